@@ -1,0 +1,33 @@
+"""hfdae: denoising autoencoders that work, on the Hugging Face stack.
+
+``import hfdae`` registers the ``hfdae`` model type with ``transformers.AutoConfig`` and
+``transformers.AutoModel``, so ``AutoModel.from_pretrained(path_or_repo_id)`` returns a
+:class:`DenoisingAutoencoder`.
+"""
+
+from transformers import AutoConfig, AutoModel
+
+from .configuration_hfdae import PRESETS, DenoisingAutoencoderConfig, list_presets
+from .modeling_hfdae import (
+    CheckpointMismatchError,
+    DenoisingAutoencoder,
+    DenoisingAutoencoderOutput,
+    out_of_range_penalty,
+    reconstruction_loss,
+)
+
+__version__ = "0.1.0"
+
+AutoConfig.register(DenoisingAutoencoderConfig.model_type, DenoisingAutoencoderConfig, exist_ok=True)
+AutoModel.register(DenoisingAutoencoderConfig, DenoisingAutoencoder, exist_ok=True)
+
+__all__ = [
+    "PRESETS",
+    "CheckpointMismatchError",
+    "DenoisingAutoencoder",
+    "DenoisingAutoencoderConfig",
+    "DenoisingAutoencoderOutput",
+    "list_presets",
+    "out_of_range_penalty",
+    "reconstruction_loss",
+]

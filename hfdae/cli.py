@@ -1,0 +1,97 @@
+"""The ``hfdae`` command line: a thin layer over the Python API (imports are lazy so ``--help`` is quick)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+
+__all__ = ["main", "build_parser"]
+
+
+def _add_model_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--model",
+        default="default",
+        help="'default' (the embedded model, no download), a folder made by save_pretrained, or a Hub repo id",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``hfdae`` command."""
+    parser = argparse.ArgumentParser(prog="hfdae", description="Denoising autoencoders that work.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    demo = commands.add_parser("demo", help="degrade bundled photos four ways, restore them, save panels, print PSNR")
+    _add_model_argument(demo)
+    demo.add_argument("--output", default="demo_output", help="folder for the panel PNGs (default: demo_output)")
+    demo.add_argument("--size", type=int, default=256, help="central crop side in pixels; 0 for whole images")
+    demo.add_argument("--samples", default=None, help="comma-separated bundled sample names (default: astronaut,coffee,chelsea)")
+    demo.add_argument("--seed", type=int, default=0, help="base seed of the degradations")
+
+    denoise = commands.add_parser("denoise", help="restore image files or folders")
+    denoise.add_argument("inputs", nargs="+", help="image files and/or folders")
+    denoise.add_argument("-o", "--output", required=True, help="output folder (or file, for one input file)")
+    denoise.add_argument("--suffix", default=None, help="force an output format such as .png (default: keep each input's)")
+    _add_model_argument(denoise)
+
+    presets = commands.add_parser("presets", help="list the model presets with parameters and MACs")
+    presets.add_argument("--size", type=int, default=256, help="image side for the MAC count (default 256)")
+    return parser
+
+
+def _run_demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+    from .inference import UntrainedModelWarning, load_model
+    from .samples import DEMO_SAMPLES
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UntrainedModelWarning)  # the demo says it more plainly below
+        model = load_model(args.model)
+    samples = tuple(args.samples.split(",")) if args.samples else DEMO_SAMPLES
+    result = run_demo(model, args.output, samples=samples, size=args.size or None, seed=args.seed)
+    if not result.trained:
+        print(
+            "NOTE: this model is UNTRAINED (random weights), so the 'restored' images are not restorations.\n"
+            "      hfdae does not ship a trained checkpoint yet; train one with the training command when it lands.\n"
+        )
+    else:
+        summary = model.config.training_summary or {}
+        print(f"model: {args.model} ({model.config.images_seen:,} training images seen) {summary.get('description', '')}")
+    print("PSNR in dB, degraded -> restored (the chapter's five conditions; 'clean' = the clean input):\n")
+    print(result.table())
+    print("\npanels: " + ", ".join(str(path) for path in result.panels))
+    return 0
+
+
+def _run_denoise(args: argparse.Namespace) -> int:
+    from .inference import denoise_files, load_model
+
+    model = load_model(args.model)
+    report = denoise_files(model, args.inputs, args.output, suffix=args.suffix)
+    print(f"restored {len(report.written)} image(s) into {args.output}")
+    for path, reason in report.failed.items():
+        print(f"could not read {path}: {reason}", file=sys.stderr)
+    return 1 if report.failed and not report.written else 0
+
+
+def _run_presets(args: argparse.Namespace) -> int:
+    from .profiling import preset_table
+
+    print(preset_table(args.size))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``hfdae`` console script."""
+    args = build_parser().parse_args(argv)
+    handlers = {"demo": _run_demo, "denoise": _run_denoise, "presets": _run_presets}
+    try:
+        return handlers[args.command](args)
+    except (OSError, ValueError) as error:
+        print(f"hfdae {args.command}: error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

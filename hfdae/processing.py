@@ -1,0 +1,278 @@
+"""Image <-> tensor conversion: the one place that knows about image modes, bit depths and value ranges.
+
+Convention used everywhere in hfdae: a model tensor is float, shape [B, C, H, W] (or [C, H, W]),
+values in [0, 1], C = 3 (RGB) or 1 (gray). Arrays are H x W x C, uint8 (8-bit), uint16 (16-bit) or
+float in [0, 1]. Files and PIL images of any common mode (1, L, LA, I;16, I, P, RGB, RGBA, CMYK,
+YCbCr, ...) convert to arrays; the alpha channel is kept aside so it can be written back unchanged.
+Colour-space conversions (LAB) live with the model in :mod:`hfdae.blocks` and are re-exported here.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Union
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+
+from .blocks import lab_to_rgb, rgb_to_lab
+
+__all__ = [
+    "IMAGE_SUFFIXES",
+    "ImageReadError",
+    "ImageRecord",
+    "ImageLike",
+    "read_image",
+    "image_to_array",
+    "convert_channels",
+    "array_to_tensor",
+    "to_tensor",
+    "tensor_to_array",
+    "tensor_to_image",
+    "save_image",
+    "list_image_files",
+    "rgb_to_lab",
+    "lab_to_rgb",
+]
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".gif")
+
+# ITU-R BT.601 luma, the weights PIL's convert("L") uses, so gray conversions agree everywhere.
+_LUMA_WEIGHTS = np.array([0.299, 0.587, 0.114], dtype=np.float64)
+
+ImageLike = Union[str, os.PathLike, Image.Image, np.ndarray, torch.Tensor]
+
+
+class ImageReadError(OSError):
+    """A file that is not a readable image (missing, truncated, corrupt or of an unknown format)."""
+
+
+@dataclass
+class ImageRecord:
+    """An image as read from a file, with what is needed to write the result back alike.
+
+    Args:
+        pixels: H x W x C array (C = 1 or 3), uint8, uint16 or float32 in [0, 1].
+        alpha: H x W alpha channel of the same dtype, or None.
+        bit_depth: 8 or 16 (32 for float images).
+        source_mode: the PIL mode the image had (``"RGBA"``, ``"I;16"`` ...).
+        path: the file it came from, if any.
+    """
+
+    pixels: np.ndarray
+    alpha: np.ndarray | None = None
+    bit_depth: int = 8
+    source_mode: str = "RGB"
+    path: Path | None = None
+
+    @property
+    def channels(self) -> int:
+        return self.pixels.shape[2]
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(height, width)."""
+        return self.pixels.shape[0], self.pixels.shape[1]
+
+
+def read_image(source: str | os.PathLike | Image.Image) -> ImageRecord:
+    """Read a file or PIL image of any common mode into an :class:`ImageRecord`.
+
+    Raises:
+        ImageReadError: naming the file when it is missing, truncated, corrupt or not an image.
+    """
+    if isinstance(source, Image.Image):
+        return _record_from_pil(source, path=None)
+    path = Path(source)
+    try:
+        with Image.open(path) as image:
+            image.load()  # decode now, so a truncated file fails here and not later
+            return _record_from_pil(image, path)
+    except FileNotFoundError as error:
+        raise ImageReadError(f"{path}: no such file") from error
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
+        raise ImageReadError(f"{path}: not a readable image ({error})") from error
+
+
+def _record_from_pil(image: Image.Image, path: Path | None) -> ImageRecord:
+    mode = image.mode
+    alpha = None
+    if mode == "P":
+        image = image.convert("RGBA" if "transparency" in image.info else "RGB")
+    elif mode == "PA":
+        image = image.convert("RGBA")
+    elif mode in ("1", "CMYK", "YCbCr", "LAB", "HSV", "RGBX"):
+        image = image.convert("L" if mode == "1" else "RGB")
+    if image.mode in ("RGBA", "LA", "La", "RGBa"):
+        if image.mode in ("La", "RGBa"):  # premultiplied alpha: undo it before splitting
+            image = image.convert(image.mode.upper())
+        alpha = np.asarray(image.getchannel("A"))
+        image = image.convert("RGB" if image.mode == "RGBA" else "L")
+    if image.mode in ("I;16", "I;16B", "I;16L", "I;16N"):
+        pixels, bit_depth = np.asarray(image).astype(np.uint16), 16
+    elif image.mode == "I":
+        values = np.asarray(image)
+        if values.min() < 0 or values.max() > 65535:
+            raise ImageReadError(f"{path or 'image'}: 32-bit integer values outside 0..65535 are not supported")
+        pixels, bit_depth = values.astype(np.uint16), 16
+    elif image.mode == "F":
+        pixels, bit_depth = np.clip(np.asarray(image, dtype=np.float32), 0, 1), 32
+    elif image.mode in ("L", "RGB"):
+        pixels, bit_depth = np.asarray(image), 8
+    else:
+        pixels, bit_depth = np.asarray(image.convert("RGB")), 8
+    if pixels.ndim == 2:
+        pixels = pixels[:, :, None]
+    return ImageRecord(np.ascontiguousarray(pixels), alpha, bit_depth, mode, path)
+
+
+def convert_channels(array: np.ndarray, channels: int) -> np.ndarray:
+    """Convert an H x W x C array to ``channels`` (1: BT.601 luma; 3: gray repeated), keeping the dtype."""
+    if array.ndim == 2:
+        array = array[:, :, None]
+    have = array.shape[2]
+    if have == channels:
+        return array
+    if have == 4:  # an RGBA array given directly: drop alpha
+        return convert_channels(array[:, :, :3], channels)
+    if have == 1 and channels == 3:
+        return np.repeat(array, 3, axis=2)
+    if have == 3 and channels == 1:
+        luma = array.astype(np.float64) @ _LUMA_WEIGHTS
+        if np.issubdtype(array.dtype, np.integer):
+            luma = np.clip(np.rint(luma), 0, np.iinfo(array.dtype).max)
+        return luma.astype(array.dtype)[:, :, None]
+    raise ValueError(f"cannot convert a {have}-channel image to {channels} channels")
+
+
+def image_to_array(image: ImageLike, channels: int | None = None) -> np.ndarray:
+    """Any image (path, PIL, array) -> H x W x C array with its own dtype (uint8, uint16 or float)."""
+    if isinstance(image, np.ndarray):
+        array = image
+    elif isinstance(image, torch.Tensor):
+        raise TypeError("image_to_array takes files, PIL images or arrays; use tensor_to_array for tensors")
+    else:
+        array = read_image(image).pixels
+    if array.ndim == 2:
+        array = array[:, :, None]
+    if array.ndim != 3:
+        raise ValueError(f"an image array must be H x W or H x W x C, got shape {array.shape}")
+    return array if channels is None else convert_channels(array, channels)
+
+
+def array_to_tensor(array: np.ndarray) -> torch.Tensor:
+    """H x W x C array (uint8, uint16 or float in [0, 1]) -> float32 tensor [C, H, W] in [0, 1]."""
+    if array.ndim == 2:
+        array = array[:, :, None]
+    if array.dtype == np.uint8:
+        scale = 255.0
+    elif array.dtype == np.uint16:
+        scale = 65535.0
+    elif np.issubdtype(array.dtype, np.floating):
+        scale = 1.0
+    else:
+        raise ValueError(f"unsupported image array dtype {array.dtype}; use uint8, uint16 or float in [0, 1]")
+    tensor = torch.from_numpy(np.ascontiguousarray(array.transpose(2, 0, 1))).float()
+    return tensor / scale if scale != 1.0 else tensor
+
+
+def to_tensor(image: ImageLike, channels: int | None = None) -> torch.Tensor:
+    """Any image (path, PIL, array, or a [C, H, W] / [B, C, H, W] tensor) -> float tensor [B, C, H, W] in [0, 1].
+
+    Args:
+        image: the image. A tensor is taken to be in [0, 1] already.
+        channels: convert to 1 or 3 channels; None keeps the image's own.
+    """
+    if isinstance(image, torch.Tensor):
+        tensor = image if image.ndim == 4 else image.unsqueeze(0)
+        if channels is not None and tensor.shape[1] != channels:
+            if tensor.shape[1] == 1 and channels == 3:
+                tensor = tensor.expand(-1, 3, -1, -1)
+            elif tensor.shape[1] == 3 and channels == 1:
+                weights = torch.tensor(_LUMA_WEIGHTS, dtype=tensor.dtype, device=tensor.device)
+                tensor = torch.einsum("c,bchw->bhw", weights, tensor).unsqueeze(1)
+            else:
+                raise ValueError(f"cannot convert a {tensor.shape[1]}-channel tensor to {channels} channels")
+        return tensor.float()
+    return array_to_tensor(image_to_array(image, channels)).unsqueeze(0)
+
+
+def tensor_to_array(tensor: torch.Tensor, bit_depth: int = 8) -> np.ndarray:
+    """Float tensor [C, H, W] or [1, C, H, W] in [0, 1] -> H x W x C array, clamped and rounded.
+
+    Args:
+        bit_depth: 8 (uint8), 16 (uint16) or 32 (float32, clamped to [0, 1]).
+    """
+    if tensor.ndim == 4:
+        if tensor.shape[0] != 1:
+            raise ValueError(f"tensor_to_array takes one image, got a batch of {tensor.shape[0]}")
+        tensor = tensor[0]
+    values = tensor.detach().float().clamp(0, 1).cpu().numpy().transpose(1, 2, 0)
+    if bit_depth == 8:
+        return np.rint(values * 255).astype(np.uint8)
+    if bit_depth == 16:
+        return np.rint(values * 65535).astype(np.uint16)
+    if bit_depth == 32:
+        return values.astype(np.float32)
+    raise ValueError(f"bit_depth must be 8, 16 or 32, got {bit_depth}")
+
+
+def tensor_to_image(tensor: torch.Tensor, bit_depth: int = 8, alpha: np.ndarray | None = None) -> Image.Image:
+    """Float tensor in [0, 1] -> PIL image: ``L``, ``RGB``, ``LA``, ``RGBA``, or ``I;16`` for 16-bit gray.
+
+    PIL has no 16-bit colour or 16-bit-with-alpha modes: those are written with 8 bits.
+    """
+    channels = tensor.shape[-3]
+    if bit_depth == 16 and channels == 1 and alpha is None:
+        return Image.fromarray(tensor_to_array(tensor, 16)[:, :, 0])
+    array = tensor_to_array(tensor, 8)
+    image = Image.fromarray(array[:, :, 0] if channels == 1 else array)
+    if alpha is not None:
+        alpha8 = alpha if alpha.dtype == np.uint8 else np.rint(alpha.astype(np.float64) / 257).astype(np.uint8)
+        image.putalpha(Image.fromarray(alpha8))
+    return image
+
+
+def save_image(
+    tensor: torch.Tensor, path: str | os.PathLike, like: ImageRecord | None = None, bit_depth: int | None = None
+) -> Path:
+    """Write a [C, H, W] or [1, C, H, W] tensor in [0, 1] to ``path`` (format from the suffix).
+
+    With ``like`` (the :class:`ImageRecord` the input came from), the output keeps its channel count
+    (a gray input stays gray), its alpha channel and its bit depth (16-bit gray stays 16-bit; formats
+    without 16-bit support get 8 bits).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tensor = tensor[0] if tensor.ndim == 4 else tensor
+    alpha = None
+    if like is not None:
+        tensor = to_tensor(tensor, like.channels)[0]
+        alpha = like.alpha
+        bit_depth = bit_depth or like.bit_depth
+    bit_depth = bit_depth or 8
+    if bit_depth == 16 and path.suffix.lower() not in (".png", ".tif", ".tiff"):
+        bit_depth = 8
+    is_jpeg = path.suffix.lower() in (".jpg", ".jpeg")
+    image = tensor_to_image(tensor, bit_depth, None if is_jpeg else alpha)  # JPEG has no alpha
+    image.save(path, **({"quality": 95} if is_jpeg else {}))
+    return path
+
+
+def list_image_files(paths: list[str | os.PathLike] | str | os.PathLike, recursive: bool = True) -> list[Path]:
+    """Expand files and folders into a sorted list of image files (by suffix)."""
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
+    found: list[Path] = []
+    for entry in map(Path, paths):
+        if entry.is_dir():
+            pattern = "**/*" if recursive else "*"
+            found.extend(sorted(p for p in entry.glob(pattern) if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES))
+        elif entry.exists():
+            found.append(entry)
+        else:
+            raise FileNotFoundError(f"{entry}: no such file or folder")
+    return found
