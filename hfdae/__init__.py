@@ -9,7 +9,7 @@ from transformers import AutoConfig, AutoModel
 
 from .configuration_hfdae import PRESETS, DenoisingAutoencoderConfig, list_presets
 from .modeling_hfdae import (
-    CheckpointMismatchError,
+    CheckpointError,
     DenoisingAutoencoder,
     DenoisingAutoencoderOutput,
     out_of_range_penalty,
@@ -23,7 +23,7 @@ AutoModel.register(DenoisingAutoencoderConfig, DenoisingAutoencoder, exist_ok=Tr
 
 __all__ = [
     "PRESETS",
-    "CheckpointMismatchError",
+    "CheckpointError",
     "DenoisingAutoencoder",
     "DenoisingAutoencoderConfig",
     "DenoisingAutoencoderOutput",

@@ -6,7 +6,7 @@ A residual convolutional encoder/decoder with batch norm and optional U-Net skip
 factor and the output cropped back), the output range is controlled by a head and an out-of-range
 penalty, and the training loss is the chapter's ``100 mean(R^2) + 30 mean(|R|)`` (section 18.4).
 
-This file imports only ``torch``, ``transformers`` and its sibling files so that it can be uploaded
+This file imports only ``torch``, ``transformers`` (and its dependency ``safetensors``) and its sibling files so that it can be uploaded
 beside the weights for ``trust_remote_code`` loading.
 """
 
@@ -17,6 +17,7 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from safetensors import SafetensorError
 from torch import nn
 from transformers import PreTrainedModel
 from transformers import initialization as init
@@ -28,14 +29,15 @@ from .configuration_hfdae import DenoisingAutoencoderConfig
 __all__ = [
     "DenoisingAutoencoder",
     "DenoisingAutoencoderOutput",
-    "CheckpointMismatchError",
+    "CheckpointError",
     "reconstruction_loss",
     "out_of_range_penalty",
 ]
 
 
-class CheckpointMismatchError(ValueError):
-    """A checkpoint whose tensors do not match the model (missing, unexpected or wrongly shaped keys)."""
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be loaded as this model: a corrupt weights file, or tensors that do
+    not match the configuration (missing, unexpected or wrongly shaped keys)."""
 
 
 @dataclass
@@ -98,13 +100,20 @@ def _pad_to_multiple(images: torch.Tensor, multiple: int) -> tuple[torch.Tensor,
     return F.pad(images, (0, pad_width, 0, pad_height), mode=mode), height, width
 
 
+def _describe_key(key) -> str:
+    # mismatched keys come as (name, checkpoint shape, model shape)
+    if isinstance(key, (tuple, list)) and len(key) == 3:
+        return f"{key[0]} (checkpoint {tuple(key[1])} vs model {tuple(key[2])})"
+    return str(key)
+
+
 class DenoisingAutoencoder(PreTrainedModel):
     """A residual U-Net denoising autoencoder (the chapter's Figures 18.1, 18.3 and 18.4).
 
     Build one from a preset with ``DenoisingAutoencoder(DenoisingAutoencoderConfig.from_preset("skip"))``
     or load one with ``DenoisingAutoencoder.from_pretrained(path_or_repo_id)`` (after ``import hfdae``,
     ``transformers.AutoModel`` works too). Loading is strict: a checkpoint with missing, unexpected or
-    wrongly shaped tensors raises :class:`CheckpointMismatchError` instead of leaving random weights.
+    wrongly shaped tensors raises :class:`CheckpointError` instead of leaving random weights.
 
     Args:
         config: the :class:`DenoisingAutoencoderConfig`.
@@ -218,27 +227,36 @@ class DenoisingAutoencoder(PreTrainedModel):
         """Load a checkpoint folder or Hub repo id strictly.
 
         Same arguments as :meth:`transformers.PreTrainedModel.from_pretrained`. Raises
-        :class:`CheckpointMismatchError` naming the keys when the checkpoint's tensors do not match
+        :class:`CheckpointError` naming the keys when the checkpoint's tensors do not match
         the configuration, and ``OSError`` naming the file when it cannot be read.
         """
         want_loading_info = kwargs.pop("output_loading_info", False)
+        allow_mismatched = kwargs.pop("ignore_mismatched_sizes", False)
         try:
+            # transformers' own mismatch error does not name the tensors: load, then name them below
             model, loading_info = super().from_pretrained(
-                pretrained_model_name_or_path, *model_args, output_loading_info=True, **kwargs
+                pretrained_model_name_or_path,
+                *model_args,
+                output_loading_info=True,
+                ignore_mismatched_sizes=True,
+                **kwargs,
             )
-        except RuntimeError as error:  # size mismatches and corrupt safetensors surface as RuntimeError
-            raise CheckpointMismatchError(
-                f"could not load the checkpoint {pretrained_model_name_or_path!s} into {cls.__name__}: {error}"
+        except (RuntimeError, SafetensorError) as error:
+            raise CheckpointError(
+                f"could not load the checkpoint {pretrained_model_name_or_path!s} into {cls.__name__}"
+                f" (corrupt or unreadable weights file?): {error}"
             ) from error
         problems = []
         for kind in ("missing_keys", "unexpected_keys", "mismatched_keys"):
-            keys = sorted(str(key) for key in loading_info.get(kind) or [])
+            if kind == "mismatched_keys" and allow_mismatched:
+                continue
+            keys = sorted(_describe_key(key) for key in loading_info.get(kind) or [])
             if keys:
                 problems.append(f"{kind.replace('_', ' ')}: {', '.join(keys[:20])}" + (" ..." if len(keys) > 20 else ""))
         if loading_info.get("error_msgs"):
             problems.append("errors: " + "; ".join(str(message) for message in loading_info["error_msgs"]))
         if problems:
-            raise CheckpointMismatchError(
+            raise CheckpointError(
                 f"the checkpoint {pretrained_model_name_or_path!s} does not match its configuration"
                 f" (refusing to load random weights): {' | '.join(problems)}"
             )

@@ -175,7 +175,8 @@ def array_to_tensor(array: np.ndarray) -> torch.Tensor:
         scale = 1.0
     else:
         raise ValueError(f"unsupported image array dtype {array.dtype}; use uint8, uint16 or float in [0, 1]")
-    tensor = torch.from_numpy(np.ascontiguousarray(array.transpose(2, 0, 1))).float()
+    # astype copies, so the tensor never aliases a read-only array that PIL handed out
+    tensor = torch.from_numpy(np.ascontiguousarray(array.transpose(2, 0, 1).astype(np.float32)))
     return tensor / scale if scale != 1.0 else tensor
 
 

@@ -1,0 +1,64 @@
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from hfdae.cli import main
+from hfdae.samples import write_sample_folder
+
+from conftest import make_model
+
+
+def test_console_script_help_runs():
+    result = subprocess.run([sys.executable, "-m", "hfdae.cli", "--help"], capture_output=True, text=True, check=True)
+    assert "demo" in result.stdout and "denoise" in result.stdout
+
+
+def test_demo_writes_panels_and_prints_a_psnr_table(tmp_path, capsys):
+    assert main(["demo", "--output", str(tmp_path), "--size", "48", "--samples", "chelsea"]) == 0
+    output = capsys.readouterr().out
+    assert "| chelsea |" in output and "average of 5" in output
+    for condition in ("gaussian", "salt_pepper", "blur", "knockout"):
+        assert condition in output
+    panel = tmp_path / "panel_chelsea.png"
+    assert Image.open(panel).size[0] > 100
+    if "UNTRAINED" not in output:  # a trained default must say what it is
+        assert "training images seen" in output
+
+
+def test_demo_says_plainly_when_the_model_is_untrained(tmp_path, capsys):
+    make_model("small").save_pretrained(tmp_path / "model")
+    main(["demo", "--model", str(tmp_path / "model"), "--output", str(tmp_path), "--size", "32", "--samples", "coins"])
+    assert "UNTRAINED" in capsys.readouterr().out
+
+
+def test_denoise_folder_with_one_corrupt_file(tmp_path, capsys):
+    make_model("small", images_seen=1).save_pretrained(tmp_path / "model")
+    inputs = tmp_path / "photos"
+    write_sample_folder(inputs, names=("coins", "chelsea"))
+    Image.fromarray(np.full((9, 11), 7, dtype=np.uint16) * 1000).save(inputs / "deep16.png")
+    (inputs / "broken.jpg").write_bytes(b"\xff\xd8 this is no jpeg")
+    code = main(["denoise", str(inputs), "-o", str(tmp_path / "out"), "--model", str(tmp_path / "model")])
+    captured = capsys.readouterr()
+    assert code == 0
+    assert "broken.jpg" in captured.err
+    written = sorted(path.name for path in (tmp_path / "out").iterdir())
+    assert written == ["chelsea.png", "coins.png", "deep16.png"]
+    deep = Image.open(tmp_path / "out" / "deep16.png")
+    assert deep.mode.startswith("I;16") and deep.size == (11, 9)
+
+
+def test_denoise_reports_a_missing_model_clearly(tmp_path, capsys):
+    write_sample_folder(tmp_path / "in", names=("coins",))
+    code = main(["denoise", str(tmp_path / "in"), "-o", str(tmp_path / "out"), "--model", str(tmp_path / "nope")])
+    assert code == 2
+    assert "nope" in capsys.readouterr().err
+
+
+def test_presets_table(capsys):
+    assert main(["presets", "--size", "64"]) == 0
+    output = capsys.readouterr().out
+    for name in ("small", "noskip", "skip"):
+        assert f"| {name} |" in output

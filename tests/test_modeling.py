@@ -1,0 +1,256 @@
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+from transformers import AutoConfig, AutoModel
+
+from hfdae import (
+    CheckpointError,
+    DenoisingAutoencoder,
+    DenoisingAutoencoderConfig,
+    list_presets,
+    out_of_range_penalty,
+    reconstruction_loss,
+)
+from hfdae.blocks import ResidualBlock, lab_to_rgb, rgb_to_lab
+
+from conftest import COLOUR_SPACES, make_model
+
+PRESET_COLOUR = [(preset, colour) for preset in list_presets() for colour in COLOUR_SPACES]
+
+
+@pytest.mark.parametrize("preset, colour_space", PRESET_COLOUR)
+@pytest.mark.parametrize("height, width", [(37, 53), (128, 128), (5, 7)])
+def test_any_size_gives_same_shape(preset, colour_space, height, width):
+    model = make_model(preset, colour_space).eval()
+    channels = model.config.image_channels
+    with torch.no_grad():
+        output = model(torch.rand(2, channels, height, width)).reconstruction
+    assert output.shape == (2, channels, height, width)
+    assert torch.isfinite(output).all()
+
+
+@pytest.mark.parametrize("preset, colour_space", PRESET_COLOUR)
+def test_gradients_reach_the_first_layer(preset, colour_space):
+    model = make_model(preset, colour_space).train()
+    images = torch.rand(2, model.config.image_channels, 37, 53)
+    loss = model(pixel_values=images, labels=images).loss
+    loss.backward()
+    first = model.encoder.levels[0][0].conv1.weight.grad
+    assert first is not None and first.abs().sum() > 0
+    assert all(p.grad is not None for p in model.parameters() if p.requires_grad)
+
+
+@pytest.mark.parametrize("preset, colour_space", PRESET_COLOUR)
+def test_save_load_round_trip_is_exact(preset, colour_space, tmp_path):
+    model = make_model(preset, colour_space).train()
+    # a few training-mode passes so the batch-norm running statistics are not the defaults
+    with torch.no_grad():
+        for _ in range(3):
+            model(torch.rand(4, model.config.image_channels, 32, 32))
+    model.eval()
+    model.save_pretrained(tmp_path)
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["config.json", "model.safetensors"]
+    loaded = AutoModel.from_pretrained(tmp_path)
+    assert isinstance(loaded, DenoisingAutoencoder) and not loaded.training
+    for (name, tensor), (loaded_name, loaded_tensor) in zip(model.state_dict().items(), loaded.state_dict().items()):
+        assert name == loaded_name and torch.equal(tensor, loaded_tensor), name
+    images = torch.rand(2, model.config.image_channels, 37, 53)
+    with torch.no_grad():
+        assert torch.equal(model(images).reconstruction, loaded(images).reconstruction)
+
+
+def test_batch_norm_train_and_eval_behaviour():
+    model = make_model("small").train()
+    first = torch.rand(1, 3, 32, 32)
+    others_a, others_b = torch.rand(3, 3, 32, 32), torch.rand(3, 3, 32, 32)
+    running_mean = model.encoder.levels[0][0].norm1.running_mean.clone()
+    with torch.no_grad():
+        train_a = model(torch.cat([first, others_a])).reconstruction[0]
+        train_b = model(torch.cat([first, others_b])).reconstruction[0]
+    # in training mode an image's output depends on the rest of its batch, and statistics move
+    assert not torch.allclose(train_a, train_b)
+    assert not torch.equal(running_mean, model.encoder.levels[0][0].norm1.running_mean)
+    model.eval()
+    running_mean = model.encoder.levels[0][0].norm1.running_mean.clone()
+    with torch.no_grad():
+        eval_a = model(torch.cat([first, others_a])).reconstruction[0]
+        eval_b = model(torch.cat([first, others_b])).reconstruction[0]
+    torch.testing.assert_close(eval_a, eval_b)
+    assert torch.equal(running_mean, model.encoder.levels[0][0].norm1.running_mean)
+
+
+def test_loss_is_the_chapters_mixed_loss():
+    model = make_model("small", out_of_range_weight=7.0).train()
+    noisy, clean = torch.rand(2, 3, 32, 32), torch.rand(2, 3, 32, 32)
+    output = model(pixel_values=noisy, labels=clean)
+    residual = output.reconstruction - clean
+    penalty = torch.where(output.reconstruction < 0, output.reconstruction**2, 0) + torch.where(
+        output.reconstruction > 1, (output.reconstruction - 1) ** 2, 0
+    )
+    expected = 100 * residual.pow(2).mean() + 30 * residual.abs().mean() + 7.0 * penalty.mean()
+    torch.testing.assert_close(output.loss, expected)
+    torch.testing.assert_close(output.mse, residual.pow(2).mean().detach())
+
+
+def test_out_of_range_penalty_values():
+    values = torch.tensor([-0.5, 0.0, 0.3, 1.0, 1.5])
+    torch.testing.assert_close(out_of_range_penalty(values), torch.tensor([0.25, 0.0, 0.0, 0.0, 0.25]))
+
+
+def test_loss_of_a_perfect_reconstruction_is_zero():
+    clean = torch.rand(1, 3, 8, 8)
+    loss, parts = reconstruction_loss(clean, clean)
+    assert float(loss) == 0.0 and float(parts["l1"]) == 0.0
+
+
+@pytest.mark.parametrize(
+    "head, low, high",
+    [("sigmoid", 0.0, 1.0), ("tanh", 0.0, 1.0), ("scaled_tanh", 0.55 * (0.9 - 1), 0.55 * (0.9 + 1))],
+)
+def test_output_heads_bound_the_range(head, low, high):
+    model = make_model("small", output_head=head).eval()
+    with torch.no_grad():
+        model.output_conv.weight.mul_(1000)  # drive the head into saturation
+        output = model(torch.rand(2, 3, 32, 32)).reconstruction
+    assert output.min() >= low - 1e-6 and output.max() <= high + 1e-6
+    assert output.min() < 0.05 + max(low, 0) or output.max() > high - 0.05
+
+
+def test_predict_residual_with_a_silent_network_returns_the_input():
+    model = make_model("small", predict_residual=True).eval()
+    with torch.no_grad():
+        model.output_conv.weight.zero_()
+        model.output_conv.bias.zero_()
+        images = torch.rand(2, 3, 37, 53)
+        torch.testing.assert_close(model(images).reconstruction, images)
+
+
+def test_lab_conversion_round_trip_and_reference():
+    from skimage.color import rgb2lab
+
+    rgb = torch.rand(2, 3, 16, 16, dtype=torch.float64)
+    torch.testing.assert_close(lab_to_rgb(rgb_to_lab(rgb)), rgb, atol=1e-6, rtol=0)
+    reference = torch.from_numpy(rgb2lab(rgb[0].permute(1, 2, 0).numpy())).permute(2, 0, 1)
+    torch.testing.assert_close(rgb_to_lab(rgb)[0], reference, atol=0.05, rtol=0)
+
+
+def test_lab_mode_restores_lightness_and_smooths_chroma():
+    model = make_model("small", "lab").eval()
+    assert model.encoder.levels[0][0].conv1.in_channels == 1  # the network sees only L
+    with torch.no_grad():
+        model.output_conv.weight.zero_()
+        model.output_conv.bias.zero_()
+        images = torch.rand(1, 3, 32, 32)
+        # zero network output -> L = 50 everywhere; A and B are the input's, smoothed
+        lab = rgb_to_lab(model(images).reconstruction.clamp(0, 1))
+    torch.testing.assert_close(lab[:, 0], torch.full_like(lab[:, 0], 50.0), atol=0.5, rtol=0)
+    assert lab[:, 1:].std() < rgb_to_lab(images)[:, 1:].std()
+
+
+def test_extra_input_channels_are_required_when_configured():
+    model = make_model("small", extra_input_channels=1).eval()
+    images = torch.rand(1, 3, 16, 16)
+    with pytest.raises(ValueError, match="extra_input_channels"):
+        model(images)
+    assert model(images, extra_inputs=torch.zeros(1, 1, 16, 16)).reconstruction.shape == images.shape
+
+
+def test_wrong_input_channels_are_named():
+    model = make_model("small").eval()
+    with pytest.raises(ValueError, match="pixel_values"):
+        model(torch.rand(1, 1, 16, 16))
+
+
+def test_kaiming_init_and_fresh_batch_norm(tmp_path):
+    model = make_model("skip")
+    conv = model.encoder.levels[2][1].conv2
+    fan_in = conv.weight[0].numel()
+    assert abs(conv.weight.std().item() - (2 / fan_in) ** 0.5) < 0.2 * (2 / fan_in) ** 0.5
+    norm = model.encoder.levels[2][1].norm2
+    assert torch.equal(norm.weight, torch.ones_like(norm.weight)) and torch.equal(norm.running_var, torch.ones_like(norm.running_var))
+
+
+def test_residual_block_shortcuts():
+    assert isinstance(ResidualBlock(8, 8).shortcut, torch.nn.Identity)
+    down = ResidualBlock(8, 16, "down")
+    assert down(torch.rand(1, 8, 16, 16)).shape == (1, 16, 8, 8)
+    for mode in ("transposed", "resize"):
+        up = ResidualBlock(16, 8, "up", upsample=mode)
+        assert up(torch.rand(1, 16, 8, 8)).shape == (1, 8, 16, 16)
+    assert ResidualBlock(8, 16, residual=False).shortcut is None
+
+
+@pytest.mark.parametrize("norm", ["batch", "group", "none"])
+@pytest.mark.parametrize("activation", ["relu", "leaky_relu", "silu", "gelu"])
+def test_norm_and_activation_variants_run(norm, activation):
+    model = make_model("small", norm=norm, activation=activation, residual_connections=norm != "none")
+    assert model(torch.rand(2, 3, 24, 24)).reconstruction.shape == (2, 3, 24, 24)
+
+
+# --- strict loading -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def saved_small(tmp_path):
+    make_model("small").save_pretrained(tmp_path)
+    return tmp_path
+
+
+def test_missing_tensor_fails_naming_it(saved_small):
+    tensors = load_file(saved_small / "model.safetensors")
+    del tensors["output_conv.bias"]
+    save_file(tensors, saved_small / "model.safetensors", metadata={"format": "pt"})
+    with pytest.raises(CheckpointError, match="output_conv.bias"):
+        DenoisingAutoencoder.from_pretrained(saved_small)
+
+
+def test_unexpected_tensor_fails_naming_it(saved_small):
+    tensors = load_file(saved_small / "model.safetensors")
+    tensors["stray.weight"] = torch.zeros(3)
+    save_file(tensors, saved_small / "model.safetensors", metadata={"format": "pt"})
+    with pytest.raises(CheckpointError, match="stray.weight"):
+        AutoModel.from_pretrained(saved_small)
+
+
+def test_wrongly_shaped_tensor_fails_naming_it(saved_small):
+    config = json.loads((saved_small / "config.json").read_text())
+    config["widths"] = [16, 64, 128]
+    (saved_small / "config.json").write_text(json.dumps(config))
+    with pytest.raises(CheckpointError, match=r"mismatched keys: decoder\.levels\.1\.0\.conv1\.weight \(checkpoint"):
+        DenoisingAutoencoder.from_pretrained(saved_small)
+
+
+def test_corrupt_safetensors_fails_loudly(saved_small):
+    weights = saved_small / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+    with pytest.raises(CheckpointError, match="corrupt"):
+        DenoisingAutoencoder.from_pretrained(saved_small)
+
+
+def test_auto_classes_are_registered():
+    config = AutoConfig.for_model("hfdae")
+    assert isinstance(config, DenoisingAutoencoderConfig)
+    assert isinstance(AutoModel.from_config(config), DenoisingAutoencoder)
+
+
+def test_modeling_files_are_self_contained():
+    """configuration/blocks/modeling import only torch, transformers and each other (trust_remote_code)."""
+    import ast
+    from pathlib import Path
+
+    import hfdae
+
+    package = Path(hfdae.__file__).parent
+    allowed = {"torch", "transformers", "safetensors", "__future__", "dataclasses", "typing", "math", "copy"}
+    for name in ("configuration_hfdae.py", "blocks.py", "modeling_hfdae.py"):
+        tree = ast.parse((package / name).read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                roots = {alias.name.split(".")[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom):
+                roots = set() if node.level > 0 else {node.module.split(".")[0]}
+            else:
+                continue
+            assert roots <= allowed, f"{name} imports {roots - allowed}"
