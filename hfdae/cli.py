@@ -35,6 +35,22 @@ def build_parser() -> argparse.ArgumentParser:
     denoise.add_argument("--suffix", default=None, help="force an output format such as .png (default: keep each input's)")
     _add_model_argument(denoise)
 
+    train = commands.add_parser(
+        "train",
+        help="train a model from a YAML config; extra --key value pairs override it (e.g. --optimizer.name adam)",
+    )
+    train.add_argument("--config", default=None, help="a YAML training config (see configs/); default: built-in defaults")
+    train.add_argument("--resume", action="store_true", help="continue the run in output_dir from its last checkpoint")
+    train.add_argument("--overwrite", action="store_true", help="delete the run in output_dir and start afresh")
+
+    lr_find = commands.add_parser(
+        "lr-find", help="short runs over a range of learning rates; plot loss against rate and suggest one"
+    )
+    lr_find.add_argument("--config", default=None, help="a YAML training config")
+    lr_find.add_argument("--rates", default="1e-1,3e-2,1e-2,3e-3,1e-3,3e-4,1e-4", help="comma-separated rates to try")
+    lr_find.add_argument("--images-per-rate", type=int, default=2000, help="training images per trial")
+    lr_find.add_argument("--output", default="lr_find", help="folder for the plot and results.json")
+
     presets = commands.add_parser("presets", help="list the model presets with parameters and MACs")
     presets.add_argument("--size", type=int, default=256, help="image side for the MAC count (default 256)")
     return parser
@@ -75,6 +91,32 @@ def _run_denoise(args: argparse.Namespace) -> int:
     return 1 if report.failed and not report.written else 0
 
 
+def _run_train(args: argparse.Namespace, extra: list[str]) -> int:
+    from .recipe import load_training_config, parse_override_arguments
+    from .training import Trainer
+
+    config = load_training_config(args.config, parse_override_arguments(extra))
+    result = Trainer(config, resume=args.resume, overwrite=args.overwrite).train()
+    if result.best_validation_psnr is not None:
+        print(f"best validation PSNR (five-output average): {result.best_validation_psnr:.2f} dB")
+    print(f"trained on {result.images_seen:,} images in {result.wall_seconds / 60:.1f} min; models in"
+          f" {result.final_model} and {result.best_model}")
+    return 0
+
+
+def _run_lr_find(args: argparse.Namespace, extra: list[str]) -> int:
+    from .lr_find import find_learning_rate
+    from .recipe import load_training_config, parse_override_arguments
+
+    config = load_training_config(args.config, parse_override_arguments(extra))
+    rates = [float(rate) for rate in args.rates.split(",")]
+    result = find_learning_rate(config, rates, args.images_per_rate, args.output)
+    print(result.table())
+    print(f"\nsuggested learning rate: {result.suggested:.3g} (largest that did not diverge:"
+          f" {result.largest_stable:.3g}); plot: {result.plot}")
+    return 0
+
+
 def _run_presets(args: argparse.Namespace) -> int:
     from .profiling import preset_table
 
@@ -84,13 +126,25 @@ def _run_presets(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``hfdae`` console script."""
-    args = build_parser().parse_args(argv)
+    args, extra = build_parser().parse_known_args(argv)
     handlers = {"demo": _run_demo, "denoise": _run_denoise, "presets": _run_presets}
+    takes_overrides = {"train": _run_train, "lr-find": _run_lr_find}
+    if extra and args.command not in takes_overrides:
+        build_parser().error(f"unrecognized arguments: {' '.join(extra)}")
     try:
+        if args.command in takes_overrides:
+            return takes_overrides[args.command](args, extra)
         return handlers[args.command](args)
     except (OSError, ValueError) as error:
         print(f"hfdae {args.command}: error: {error}", file=sys.stderr)
         return 2
+    except RuntimeError as error:
+        from .training import TrainingDivergedError
+
+        if not isinstance(error, TrainingDivergedError):
+            raise
+        print(f"hfdae {args.command}: {error}", file=sys.stderr)
+        return 3
 
 
 if __name__ == "__main__":

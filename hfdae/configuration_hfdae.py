@@ -27,6 +27,8 @@ UPSAMPLE_MODES = ("transposed", "resize")
 
 # Figure 18.4's three designs. `small` is shallow with skips; `noskip` and `skip` share one deep
 # layout (five levels) and differ only in the skip connections, so their comparison isolates them.
+# The full-resolution level is kept narrow (16) because it dominates the cost on a CPU: widths
+# 16-32-64-96-128 train at 24 crops/s on 2 cores where 32-48-64-96-128 manage 10 (same depth).
 PRESETS: dict[str, dict[str, Any]] = {
     "small": {
         "widths": [32, 64, 128],
@@ -34,12 +36,12 @@ PRESETS: dict[str, dict[str, Any]] = {
         "skip_connections": True,
     },
     "noskip": {
-        "widths": [32, 48, 64, 96, 128],
+        "widths": [16, 32, 64, 96, 128],
         "blocks_per_level": [1, 2, 2, 2, 2],
         "skip_connections": False,
     },
     "skip": {
-        "widths": [32, 48, 64, 96, 128],
+        "widths": [16, 32, 64, 96, 128],
         "blocks_per_level": [1, 2, 2, 2, 2],
         "skip_connections": True,
     },
@@ -64,7 +66,7 @@ class DenoisingAutoencoderConfig(PretrainedConfig):
             Channels of the images the model returns; equal to ``in_channels``.
         extra_input_channels (`int`, defaults to 0):
             Channels appended to the image at the network input (for example an inpainting mask).
-        widths (`list[int]`, defaults to `[32, 48, 64, 96, 128]`):
+        widths (`list[int]`, defaults to `[16, 32, 64, 96, 128]`):
             Feature width of each resolution level. Level ``i`` runs at ``1 / 2**i`` of the input
             resolution, so ``len(widths) - 1`` is the number of downsamplings.
         blocks_per_level (`list[int]`, defaults to `[1, 2, 2, 2, 2]`):
@@ -118,7 +120,7 @@ class DenoisingAutoencoderConfig(PretrainedConfig):
     in_channels: int = 3
     out_channels: int = 3
     extra_input_channels: int = 0
-    widths: list[int] | tuple[int, ...] = (32, 48, 64, 96, 128)
+    widths: list[int] | tuple[int, ...] = (16, 32, 64, 96, 128)
     blocks_per_level: list[int] | tuple[int, ...] = (1, 2, 2, 2, 2)
     skip_connections: bool = True
     residual_connections: bool = True

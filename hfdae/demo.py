@@ -7,13 +7,12 @@ four degradations (Gaussian noise, salt and pepper, blur, knockout), each with a
 
 from __future__ import annotations
 
-import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
-from .degradations import CHAPTER_DEGRADATIONS, build_degradation
+from .evaluation import CHAPTER_CONDITIONS, degrade_for_evaluation
 from .inference import is_trained, restore
 from .metrics import psnr
 from .modeling_hfdae import DenoisingAutoencoder
@@ -23,7 +22,7 @@ from .samples import DEMO_SAMPLES, sample_image
 
 __all__ = ["DEMO_CONDITIONS", "DemoResult", "run_demo", "center_crop"]
 
-DEMO_CONDITIONS = ("identity",) + tuple(CHAPTER_DEGRADATIONS)
+DEMO_CONDITIONS = CHAPTER_CONDITIONS
 
 
 @dataclass
@@ -85,9 +84,7 @@ def run_demo(
         rows = []
         result.psnr[name] = {}
         for condition in DEMO_CONDITIONS:
-            # a seed per (sample, condition) that does not depend on Python's salted hash()
-            generator = torch.Generator().manual_seed(seed + zlib.crc32(f"{name}/{condition}".encode()))
-            degraded = build_degradation(condition)(clean, generator=generator).images
+            degraded = degrade_for_evaluation(clean, condition, name, seed)
             restored = restore(model, degraded)
             degraded_psnr = float(psnr(degraded.clamp(0, 1), clean)[0])
             restored_psnr = float(psnr(restored, clean)[0])

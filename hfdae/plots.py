@@ -1,4 +1,4 @@
-"""Figures: restoration panels (and, later, learning curves). matplotlib with the Agg backend, no display."""
+"""Figures: restoration panels and learning curves (matplotlib, Agg backend, no display)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["PanelRow", "restoration_panel"]
+__all__ = ["PanelRow", "restoration_panel", "moving_average", "learning_curve"]
 
 
 @dataclass
@@ -52,6 +52,82 @@ def restoration_panel(rows: list[PanelRow], path: str | Path, title: str | None 
             axis.set_xlabel(caption, fontsize=8)
             axis.set_xticks([])
             axis.set_yticks([])
+    if title:
+        figure.suptitle(title, fontsize=9)
+    figure.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path
+
+
+def moving_average(values: list[float], window: int) -> list[float]:
+    """Trailing moving average (shorter windows at the start), as the chapter's curves are smoothed."""
+    averaged, total = [], 0.0
+    for index, value in enumerate(values):
+        total += value
+        if index >= window:
+            total -= values[index - window]
+        averaged.append(total / min(index + 1, window))
+    return averaged
+
+
+def learning_curve(
+    records: list[dict],
+    path: str | Path,
+    window: int = 50,
+    reference_loss: float | None = 1.5,
+    title: str | None = None,
+    overlays: dict[str, list[dict]] | None = None,
+) -> Path:
+    """The chapter's learning curve (Figures 18.5-18.10): training loss against images seen.
+
+    A moving average over ``window`` records, one colour per learning-rate stage (``record["stage"]``),
+    a horizontal reference line, and validation PSNR (records with ``"validation_psnr"``) on a second
+    panel when there is any. ``overlays`` adds other runs' smoothed losses (name -> records) in gray
+    styles, for comparisons.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    training = [record for record in records if "loss" in record]
+    validation = [record for record in records if "validation_psnr" in record]
+    panels = 2 if validation else 1
+    figure, axes = plt.subplots(1, panels, figsize=(6.4 * panels, 4.2), squeeze=False)
+    loss_axis = axes[0][0]
+    if training:
+        images = [record["images_seen"] for record in training]
+        smoothed = moving_average([record["loss"] for record in training], window)
+        stages = [record.get("stage", 0) for record in training]
+        colours = plt.get_cmap("tab10")
+        start = 0
+        for index in range(1, len(training) + 1):
+            if index == len(training) or stages[index] != stages[start]:
+                end = min(index + 1, len(training))  # overlap one point so segments join
+                rate = training[start].get("learning_rate")
+                label = f"stage {stages[start]}" + (f" (lr {rate:.0e})" if rate is not None else "")
+                loss_axis.plot(images[start:end], smoothed[start:end], color=colours(stages[start] % 10), label=label)
+                start = index
+    for offset, (name, other) in enumerate((overlays or {}).items()):
+        other = [record for record in other if "loss" in record]
+        if other:
+            loss_axis.plot([r["images_seen"] for r in other], moving_average([r["loss"] for r in other], window),
+                           color="0.45", linestyle=("--", ":", "-.")[offset % 3], label=name)
+    if reference_loss is not None:
+        loss_axis.axhline(reference_loss, color="black", linewidth=0.8, linestyle=":")
+    loss_axis.set_xlabel("images seen")
+    loss_axis.set_ylabel(f"training loss (moving average of {window} records)")
+    loss_axis.legend(fontsize=7)
+    loss_axis.grid(alpha=0.3)
+    if validation:
+        psnr_axis = axes[0][1]
+        psnr_axis.plot([r["images_seen"] for r in validation], [r["validation_psnr"] for r in validation], "o-")
+        psnr_axis.set_xlabel("images seen")
+        psnr_axis.set_ylabel("validation PSNR, five-output average (dB)")
+        psnr_axis.grid(alpha=0.3)
     if title:
         figure.suptitle(title, fontsize=9)
     figure.tight_layout()

@@ -1,0 +1,228 @@
+import json
+import os
+
+import pytest
+import torch
+
+from hfdae import DenoisingAutoencoder
+from hfdae.processing import save_image, array_to_tensor
+from hfdae.recipe import (
+    LearningRateSchedule,
+    ScheduleRecipe,
+    TrainingConfig,
+    load_training_config,
+    parse_override_arguments,
+)
+from hfdae.samples import SAMPLE_NAMES, sample_image
+from hfdae.training import RunFolderError, Trainer, TrainingDivergedError
+
+
+@pytest.fixture(scope="module")
+def image_folder(tmp_path_factory):
+    """Twelve small real photos (crops of scikit-image's bundled samples)."""
+    folder = tmp_path_factory.mktemp("photos")
+    for index, name in enumerate(SAMPLE_NAMES[:12]):
+        array = sample_image(name)[40:104, 60:124]
+        save_image(array_to_tensor(array), folder / f"{index:02d}_{name}.png")
+    return folder
+
+
+def tiny_config(image_folder, output_dir, **overrides) -> TrainingConfig:
+    values = {
+        "output_dir": str(output_dir),
+        "model": {"preset": "small", "overrides": {"widths": [8, 16, 16], "blocks_per_level": [1, 1, 1]}},
+        "data": {"source": str(image_folder), "split": None, "crop_size": 32, "shuffle_buffer": 1,
+                 "validation_source": str(image_folder), "validation_split": None, "validation_images": 2,
+                 "validation_crop": 32},
+        "optimizer": {"name": "adam"},
+        "schedule": {"name": "constant", "learning_rate": 3e-3},
+        "batch_size": 4,
+        "max_images": 96,
+        "log_every_images": 8,
+        "validate_every_images": 0,
+        "checkpoint_every_images": 48,
+        "channels_last": False,
+        "seed": 3,
+    }
+    for dotted, value in overrides.items():
+        target = values
+        *parents, leaf = dotted.split(".")
+        for key in parents:
+            target = target[key]
+        target[leaf] = value
+    return TrainingConfig(**values)
+
+
+def parameters_of(folder) -> dict[str, torch.Tensor]:
+    return DenoisingAutoencoder.from_pretrained(folder).state_dict()
+
+
+def test_a_tiny_run_lowers_the_loss_and_writes_the_run_folder(image_folder, tmp_path):
+    config = tiny_config(image_folder, tmp_path / "run", max_images=240)
+    result = Trainer(config).train()
+    losses = [record["loss"] for record in result.records if "loss" in record]
+    assert sum(losses[-5:]) / 5 < 0.7 * sum(losses[:5]) / 5
+    assert result.images_seen == 240
+    for name in ("training_config.yaml", "log.jsonl", "learning_curve.png", "final/model.safetensors",
+                 "best/config.json"):
+        assert (tmp_path / "run" / name).exists(), name
+    final = DenoisingAutoencoder.from_pretrained(result.final_model)
+    assert final.config.images_seen == 240
+    assert final.config.training_summary["optimizer"] == "adam"
+    assert load_training_config(tmp_path / "run" / "training_config.yaml").max_images == 240
+
+
+def test_resume_gives_the_same_parameters_as_an_uninterrupted_run(image_folder, tmp_path):
+    Trainer(tiny_config(image_folder, tmp_path / "straight")).train()
+
+    interrupted = Trainer(tiny_config(image_folder, tmp_path / "interrupted"))
+    calls = {"count": 0}
+
+    def stop_after_the_checkpoint(module, inputs, output):
+        calls["count"] += 1
+        if calls["count"] == 15:  # step 15 = images 57..60, after the checkpoint at 48 images
+            raise KeyboardInterrupt
+
+    interrupted.model.register_forward_hook(stop_after_the_checkpoint)
+    with pytest.raises(KeyboardInterrupt):
+        interrupted.train()
+    assert (tmp_path / "interrupted" / "checkpoints" / "latest").read_text() == "images-000000000048"
+
+    resumed = Trainer(tiny_config(image_folder, tmp_path / "interrupted"), resume=True)
+    assert resumed.images_seen == 48
+    resumed.train()
+    straight = parameters_of(tmp_path / "straight" / "final")
+    again = parameters_of(tmp_path / "interrupted" / "final")
+    for name, tensor in straight.items():
+        torch.testing.assert_close(again[name], tensor, rtol=0, atol=1e-6, msg=name)
+    logged = [json.loads(line)["images_seen"] for line in open(tmp_path / "interrupted" / "log.jsonl")]
+    assert logged == sorted(logged) and len(logged) == len(set(logged))  # no duplicate records after resume
+
+
+def test_an_injected_nan_stops_the_run_and_keeps_the_last_good_checkpoint(image_folder, tmp_path):
+    trainer = Trainer(tiny_config(image_folder, tmp_path / "run"))
+    calls = {"count": 0}
+
+    def poison(module, inputs, output):
+        calls["count"] += 1
+        if calls["count"] == 16:
+            output.reconstruction = output.reconstruction * float("nan")
+            output.loss = output.loss * float("nan")
+        return output
+
+    trainer.model.register_forward_hook(poison)
+    with pytest.raises(TrainingDivergedError, match=r"step 16 .*learning rate 0\.003.*smaller learning rate"):
+        trainer.train()
+    latest = tmp_path / "run" / "checkpoints" / "images-000000000048"
+    model = DenoisingAutoencoder.from_pretrained(latest / "model")
+    assert all(torch.isfinite(tensor).all() for tensor in model.state_dict().values())
+    assert not (tmp_path / "run" / "final").exists()
+
+
+def test_a_crash_while_checkpointing_leaves_the_previous_checkpoint(image_folder, tmp_path, monkeypatch):
+    config = tiny_config(image_folder, tmp_path / "run", checkpoint_every_images=24, max_images=60)
+    trainer = Trainer(config)
+    original_save = torch.save
+    saves = {"count": 0}
+
+    def failing_save(obj, path, *args, **kwargs):
+        if str(path).endswith("optimizer.pt"):
+            saves["count"] += 1
+            if saves["count"] == 2:
+                raise OSError("disk full (simulated)")
+        return original_save(obj, path, *args, **kwargs)
+
+    monkeypatch.setattr(torch, "save", failing_save)
+    with pytest.raises(OSError, match="simulated"):
+        trainer.train()
+    monkeypatch.setattr(torch, "save", original_save)
+    checkpoints = tmp_path / "run" / "checkpoints"
+    assert (checkpoints / "latest").read_text() == "images-000000000024"
+    resumed = Trainer(config, resume=True)
+    assert resumed.images_seen == 24
+    assert resumed.train().images_seen == 60
+
+
+def test_a_run_folder_is_never_overwritten_by_accident(image_folder, tmp_path):
+    config = tiny_config(image_folder, tmp_path / "run", max_images=8)
+    Trainer(config).train()
+    with pytest.raises(RunFolderError, match="--resume"):
+        Trainer(config)
+    Trainer(config, overwrite=True).train()
+    with pytest.raises(RunFolderError, match="no checkpoint"):
+        Trainer(tiny_config(image_folder, tmp_path / "empty"), resume=True)
+
+
+def test_step_schedule_changes_at_the_right_image_counts(image_folder, tmp_path):
+    schedule = LearningRateSchedule(ScheduleRecipe(name="step", rates=[3.0, 2.0, 1.0], images_per_stage=100), 1000)
+    assert [schedule(n) for n in (0, 99, 100, 199, 200, 10_000)] == [3.0, 3.0, 2.0, 2.0, 1.0, 1.0]
+    assert schedule.stage_boundaries() == [100, 200]
+    config = tiny_config(image_folder, tmp_path / "run", max_images=48, log_every_images=4,
+                         schedule={"name": "step", "rates": [3e-3, 1e-3, 5e-4], "images_per_stage": 16})
+    records = [r for r in Trainer(config).train().records if "loss" in r]
+    # a record at images_seen n was made with the rate in force for the step ending there
+    for record in records:
+        expected = [3e-3, 1e-3, 5e-4][min((record["images_seen"] - 1) // 16, 2)]
+        assert record["learning_rate"] == pytest.approx(expected), record
+
+
+def test_cosine_schedule_warms_up_and_decays():
+    schedule = LearningRateSchedule(
+        ScheduleRecipe(name="cosine", learning_rate=1.0, warmup_images=10, final_learning_rate=0.1), 110
+    )
+    assert schedule(0) == pytest.approx(0.1) and schedule(9) == pytest.approx(1.0)
+    assert schedule(60) == pytest.approx(0.55) and schedule(110) == pytest.approx(0.1)
+
+
+def test_the_process_count_is_checked(image_folder, tmp_path, monkeypatch):
+    monkeypatch.setenv("WORLD_SIZE", "2")  # as if a launcher had started 2 independent copies
+    with pytest.raises(RuntimeError, match="independent copies"):
+        Trainer(tiny_config(image_folder, tmp_path / "run"))
+
+
+def test_config_overrides_and_errors(tmp_path):
+    overrides = parse_override_arguments(["--optimizer.name", "momentum", "--max_images=100", "--data.crop-size", "64"])
+    assert overrides == {"optimizer.name": "momentum", "max_images": 100, "data.crop_size": 64}
+    config = load_training_config("configs/seed-skip.yaml", overrides)
+    assert (config.optimizer.name, config.max_images, config.data.crop_size) == ("momentum", 100, 64)
+    with pytest.raises(ValueError, match="optimizer.nme"):
+        load_training_config(None, {"optimizer.nme": "adam"})
+    with pytest.raises(ValueError, match="optimizer.name"):
+        load_training_config(None, {"optimizer.name": "lbfgs"})
+    with pytest.raises(ValueError, match="max_images"):
+        load_training_config(None, {"max_images": 0})
+
+
+@pytest.mark.parametrize("path", sorted(os.listdir("configs")))
+def test_every_shipped_config_loads(path):
+    config = load_training_config(f"configs/{path}")
+    assert config.model.preset in ("small", "noskip", "skip")
+
+
+def _two_process_run(output_dir: str, image_folder: str) -> None:
+    trainer = Trainer(tiny_config(image_folder, f"{output_dir}/run", max_images=64, expected_processes=2))
+    result = trainer.train()
+    model = trainer.accelerator.unwrap_model(trainer.model)
+    torch.save(
+        {
+            "steps": result.steps,
+            "images_seen": result.images_seen,
+            "num_processes": trainer.accelerator.num_processes,
+            "parameters": torch.cat([p.detach().flatten() for p in model.parameters()]),
+        },
+        f"{output_dir}/rank{trainer.accelerator.process_index}.pt",
+    )
+
+
+def test_two_cpu_processes_train_one_model(image_folder, tmp_path, monkeypatch):
+    from accelerate import debug_launcher
+
+    monkeypatch.setenv("ACCELERATE_USE_CPU", "1")
+    debug_launcher(_two_process_run, args=(str(tmp_path), str(image_folder)), num_processes=2)
+    ranks = [torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in (0, 1)]
+    assert all(rank["num_processes"] == 2 for rank in ranks)
+    # 64 images with batch 4 on each of 2 processes: 8 steps of 8 images (the global batch)
+    assert all(rank["images_seen"] == 64 and rank["steps"] == 8 for rank in ranks)
+    torch.testing.assert_close(ranks[0]["parameters"], ranks[1]["parameters"], rtol=0, atol=0)
+    saved = torch.cat([p.flatten() for p in DenoisingAutoencoder.from_pretrained(tmp_path / "run" / "final").parameters()])
+    torch.testing.assert_close(saved, ranks[0]["parameters"], rtol=0, atol=0)
