@@ -16,6 +16,8 @@ from .modeling_hfdae import (
     reconstruction_loss,
 )
 
+from .inference import denoise_files, denoise_image, is_trained, load_model, restore
+
 __version__ = "0.1.0"
 
 AutoConfig.register(DenoisingAutoencoderConfig.model_type, DenoisingAutoencoderConfig, exist_ok=True)
@@ -27,7 +29,12 @@ __all__ = [
     "DenoisingAutoencoder",
     "DenoisingAutoencoderConfig",
     "DenoisingAutoencoderOutput",
+    "denoise_files",
+    "denoise_image",
+    "is_trained",
     "list_presets",
+    "load_model",
+    "restore",
     "out_of_range_penalty",
     "reconstruction_loss",
 ]

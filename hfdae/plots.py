@@ -108,7 +108,10 @@ def learning_curve(
             if index == len(training) or stages[index] != stages[start]:
                 end = min(index + 1, len(training))  # overlap one point so segments join
                 rate = training[start].get("learning_rate")
-                label = f"stage {stages[start]}" + (f" (lr {rate:.0e})" if rate is not None else "")
+                if len(set(stages)) > 1:
+                    label = f"stage {stages[start]}" + (f" (lr {rate:.0e})" if rate is not None else "")
+                else:
+                    label = "training loss"
                 loss_axis.plot(images[start:end], smoothed[start:end], color=colours(stages[start] % 10), label=label)
                 start = index
     for offset, (name, other) in enumerate((overlays or {}).items()):

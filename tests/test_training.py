@@ -95,7 +95,8 @@ def test_resume_gives_the_same_parameters_as_an_uninterrupted_run(image_folder, 
     again = parameters_of(tmp_path / "interrupted" / "final")
     for name, tensor in straight.items():
         torch.testing.assert_close(again[name], tensor, rtol=0, atol=1e-6, msg=name)
-    logged = [json.loads(line)["images_seen"] for line in open(tmp_path / "interrupted" / "log.jsonl")]
+    records = [json.loads(line) for line in open(tmp_path / "interrupted" / "log.jsonl")]
+    logged = [record["images_seen"] for record in records if "loss" in record]
     assert logged == sorted(logged) and len(logged) == len(set(logged))  # no duplicate records after resume
 
 
@@ -200,6 +201,10 @@ def test_every_shipped_config_loads(path):
 
 
 def _two_process_run(output_dir: str, image_folder: str) -> None:
+    from accelerate.state import AcceleratorState
+
+    # the forked workers inherit this process's (single-process) Accelerate singleton: start afresh
+    AcceleratorState._reset_state(reset_partial_state=True)
     trainer = Trainer(tiny_config(image_folder, f"{output_dir}/run", max_images=64, expected_processes=2))
     result = trainer.train()
     model = trainer.accelerator.unwrap_model(trainer.model)
@@ -226,3 +231,47 @@ def test_two_cpu_processes_train_one_model(image_folder, tmp_path, monkeypatch):
     torch.testing.assert_close(ranks[0]["parameters"], ranks[1]["parameters"], rtol=0, atol=0)
     saved = torch.cat([p.flatten() for p in DenoisingAutoencoder.from_pretrained(tmp_path / "run" / "final").parameters()])
     torch.testing.assert_close(saved, ranks[0]["parameters"], rtol=0, atol=0)
+
+
+def test_lr_find_marks_divergence_and_suggests_a_stable_rate(image_folder, tmp_path):
+    from hfdae.lr_find import find_learning_rate
+
+    config = tiny_config(image_folder, tmp_path / "unused", optimizer={"name": "sgd"})
+    search = find_learning_rate(config, [1e6, 1e-2, 1e-3], images_per_rate=24, output_dir=tmp_path / "lr")
+    by_rate = {trial.learning_rate: trial for trial in search.trials}
+    assert by_rate[1e6].diverged
+    assert search.suggested in (1e-2, 1e-3) and search.largest_stable == 1e-2
+    assert (tmp_path / "lr" / "lr_find.png").exists()
+    assert json.loads((tmp_path / "lr" / "results.json").read_text())["suggested"] == search.suggested
+
+
+def test_train_command_line(image_folder, tmp_path, capsys):
+    import yaml
+
+    from hfdae.cli import main
+
+    config_path = tmp_path / "config.yaml"
+    config_path.write_text(yaml.safe_dump(tiny_config(image_folder, tmp_path / "run").to_dict()))
+    assert main(["train", "--config", str(config_path), "--max_images", "16", "--optimizer.name", "momentum"]) == 0
+    assert "trained on 16 images" in capsys.readouterr().out
+    assert load_training_config(tmp_path / "run" / "training_config.yaml").optimizer.name == "momentum"
+    assert main(["train", "--config", str(config_path)]) == 2  # the folder holds a run: refused
+    assert "--resume" in capsys.readouterr().err
+
+
+def test_gradient_accumulation_counts_every_micro_batch(image_folder, tmp_path):
+    config = tiny_config(image_folder, tmp_path / "run", max_images=32, gradient_accumulation_steps=2)
+    trainer = Trainer(config)
+    updates = {"count": 0}
+    original_step = trainer.optimizer.step
+
+    def counting_step(*args, **kwargs):
+        # accelerate's wrapped optimizer skips the update on non-final micro-batches
+        if trainer.accelerator.sync_gradients:
+            updates["count"] += 1
+        return original_step(*args, **kwargs)
+
+    trainer.optimizer.step = counting_step
+    result = trainer.train()
+    assert result.images_seen == 32 and result.steps == 8
+    assert updates["count"] == 4
