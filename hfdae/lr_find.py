@@ -104,12 +104,9 @@ def find_learning_rate(
 
 
 def _plot(trials: list[LearningRateTrial], suggested: float, path: Path) -> Path:
-    import matplotlib
+    from .plots import pyplot, save_figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, axis = plt.subplots(figsize=(6, 4))
+    figure, axis = pyplot().subplots(figsize=(6, 4))
     stable = [t for t in trials if not t.diverged]
     axis.plot([t.learning_rate for t in stable], [t.final_loss for t in stable], "o-", label="final training loss")
     for trial in trials:
@@ -121,7 +118,4 @@ def _plot(trials: list[LearningRateTrial], suggested: float, path: Path) -> Path
     axis.set_ylabel("training loss at the end of the trial")
     axis.legend(fontsize=8)
     axis.grid(alpha=0.3)
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
-    return path
+    return save_figure(figure, path)

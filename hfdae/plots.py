@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["PanelRow", "restoration_panel", "moving_average", "learning_curve"]
+__all__ = ["PanelRow", "restoration_panel", "moving_average", "learning_curve", "pyplot", "save_figure"]
 
 
 @dataclass
@@ -22,6 +22,28 @@ class PanelRow:
     restored_psnr: float
 
 
+def pyplot():
+    """matplotlib's pyplot on the Agg backend (no display needed), imported lazily: it is slow to import."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def save_figure(figure, path: str | Path, title: str | None = None) -> Path:
+    """Title, lay out, save (creating the folder) and close a figure; returns the path."""
+    if title:
+        figure.suptitle(title, fontsize=9)
+    figure.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=110)
+    pyplot().close(figure)
+    return path
+
+
 def _as_display(image: torch.Tensor):
     array = image.detach().float().clamp(0, 1).cpu()
     array = array[0] if array.shape[0] == 1 else array.permute(1, 2, 0)
@@ -30,11 +52,7 @@ def _as_display(image: torch.Tensor):
 
 def restoration_panel(rows: list[PanelRow], path: str | Path, title: str | None = None) -> Path:
     """Save a grid: one row per condition; columns degraded, restored, clean; PSNR under each tile."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     height, width = rows[0].clean.shape[-2:]
     tile = 2.6
     figure, axes = plt.subplots(
@@ -52,14 +70,7 @@ def restoration_panel(rows: list[PanelRow], path: str | Path, title: str | None 
             axis.set_xlabel(caption, fontsize=8)
             axis.set_xticks([])
             axis.set_yticks([])
-    if title:
-        figure.suptitle(title, fontsize=9)
-    figure.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
-    return path
+    return save_figure(figure, path, title)
 
 
 def moving_average(values: list[float], window: int) -> list[float]:
@@ -88,11 +99,7 @@ def learning_curve(
     panel when there is any. ``overlays`` adds other runs' smoothed losses (name -> records) in gray
     styles, for comparisons.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     training = [record for record in records if "loss" in record]
     validation = [record for record in records if "validation_psnr" in record]
     panels = 2 if validation else 1
@@ -131,11 +138,4 @@ def learning_curve(
         psnr_axis.set_xlabel("images seen")
         psnr_axis.set_ylabel("validation PSNR, five-output average (dB)")
         psnr_axis.grid(alpha=0.3)
-    if title:
-        figure.suptitle(title, fontsize=9)
-    figure.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
-    return path
+    return save_figure(figure, path, title)
