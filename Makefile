@@ -23,7 +23,7 @@ $(VENV)/.installed: $(VENV)/.torch pyproject.toml
 	touch $@
 
 $(VENV)/.installed-dev: $(VENV)/.torch pyproject.toml
-	$(BIN)/python -m pip install --quiet -e ".[dev,space]"
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	touch $@
 
 install: $(VENV)/.installed

@@ -30,8 +30,9 @@ from hfdae.metrics import psnr
 def awgn_psnr(model, images, sigma: float) -> tuple[float, float, float]:
     values, seconds = [], 0.0
     for _, clean in images:
-        noise = np.random.default_rng(0).standard_normal(clean.shape)  # numpy seed 0 per image
-        noisy = clean.double() + torch.from_numpy(noise) * sigma / 255
+        # numpy seed 0 per image, drawn in H x W x C order as the published (KAIR) evaluation does
+        noise = np.random.RandomState(0).normal(0, sigma / 255, clean.permute(1, 2, 0).shape)
+        noisy = clean.double() + torch.from_numpy(noise).permute(2, 0, 1)
         start = time.perf_counter()
         restored = restore(model, noisy.float().unsqueeze(0))
         seconds += time.perf_counter() - start

@@ -27,6 +27,7 @@ __all__ = [
     "load_model",
     "is_trained",
     "restore",
+    "TILE_THRESHOLD_PIXELS",
     "denoise_image",
     "denoise_files",
     "DenoiseReport",
@@ -104,15 +105,33 @@ def _model_device_dtype(model: torch.nn.Module) -> tuple[torch.device, torch.dty
     return parameter.device, parameter.dtype
 
 
+# Above this many pixels an image is restored in overlapping tiles, so memory stays bounded.
+TILE_THRESHOLD_PIXELS = 2048 * 2048
+DEFAULT_TILE_SIZE = 512
+DEFAULT_TILE_OVERLAP = 64
+
+
 @torch.inference_mode()
-def restore(model: DenoisingAutoencoder, images: torch.Tensor, batch_size: int = 8) -> torch.Tensor:
+def restore(
+    model: DenoisingAutoencoder,
+    images: torch.Tensor,
+    batch_size: int = 8,
+    tile_size: int | None | str = "auto",
+    tile_overlap: int = DEFAULT_TILE_OVERLAP,
+    self_ensemble: bool = False,
+) -> torch.Tensor:
     """Restore a batch of degraded images with ``model`` (in eval mode).
 
     Args:
         model: a :class:`DenoisingAutoencoder`.
         images: [B, C, H, W] or [C, H, W] float in [0, 1]; gray images given to a colour model (and
             colour to a gray model) are converted.
-        batch_size: images per forward pass.
+        batch_size: images per forward pass (without tiling).
+        tile_size: restore in overlapping ``tile_size`` x ``tile_size`` tiles blended with linear
+            ramps (bounded memory for large images); ``"auto"`` tiles images above
+            ``TILE_THRESHOLD_PIXELS`` with ``DEFAULT_TILE_SIZE``; None never tiles.
+        tile_overlap: pixels shared by neighbouring tiles.
+        self_ensemble: average the restorations of the 8 flips and rotations of the input (x8 cost).
 
     Returns:
         Restored images, same shape as ``images``, clamped to [0, 1], float32 on the input's device.
@@ -120,18 +139,83 @@ def restore(model: DenoisingAutoencoder, images: torch.Tensor, batch_size: int =
     single = images.ndim == 3
     batch = images.unsqueeze(0) if single else images
     device, dtype = _model_device_dtype(model)
-    wanted_channels = model.config.image_channels
     given_channels = batch.shape[1]
-    network_input = to_tensor(batch, wanted_channels)
+    network_input = to_tensor(batch, model.config.image_channels)
+    height, width = network_input.shape[-2:]
+    if tile_size == "auto":
+        tile_size = DEFAULT_TILE_SIZE if height * width > TILE_THRESHOLD_PIXELS else None
+    if tile_size is not None and tile_overlap >= tile_size:
+        raise ValueError(f"tile_overlap={tile_overlap} must be smaller than tile_size={tile_size}")
+
+    def forward(chunk: torch.Tensor) -> torch.Tensor:
+        chunk = chunk.to(device=device, dtype=dtype)
+        if self_ensemble:
+            return _self_ensemble(model, chunk)
+        return model(pixel_values=chunk).reconstruction.float()
+
     was_training = model.training
     model.eval()
     outputs = []
-    for start in range(0, network_input.shape[0], batch_size):
-        chunk = network_input[start : start + batch_size].to(device=device, dtype=dtype)
-        outputs.append(model(pixel_values=chunk).reconstruction.float().clamp(0, 1).to(images.device))
-    model.train(was_training)
+    try:
+        if tile_size is None:
+            for start in range(0, network_input.shape[0], batch_size):
+                outputs.append(forward(network_input[start : start + batch_size]).clamp(0, 1).to(images.device))
+        else:
+            for image in network_input.split(1):
+                outputs.append(_restore_tiled(forward, image, tile_size, tile_overlap).clamp(0, 1).to(images.device))
+    finally:
+        model.train(was_training)
     restored = to_tensor(torch.cat(outputs), given_channels)
     return restored[0] if single else restored
+
+
+def _self_ensemble(model: DenoisingAutoencoder, images: torch.Tensor) -> torch.Tensor:
+    """Mean restoration over the 8 dihedral transforms (flips x 90-degree rotations), each undone."""
+    total = None
+    for flip in (False, True):
+        flipped = images.flip(-1) if flip else images
+        for turns in range(4):
+            restored = model(pixel_values=torch.rot90(flipped, turns, dims=(-2, -1))).reconstruction.float()
+            restored = torch.rot90(restored, -turns, dims=(-2, -1))
+            restored = restored.flip(-1) if flip else restored
+            total = restored if total is None else total + restored
+    return total / 8
+
+
+def _tile_starts(length: int, tile: int, stride: int) -> list[int]:
+    if length <= tile:
+        return [0]
+    starts = list(range(0, length - tile + 1, stride))
+    if starts[-1] + tile < length:
+        starts.append(length - tile)
+    return starts
+
+
+def _blend_ramp(length: int, overlap: int, device: torch.device) -> torch.Tensor:
+    # 1 inside, falling linearly towards the tile's edges over `overlap` pixels (never 0)
+    position = torch.arange(length, device=device, dtype=torch.float32)
+    distance_to_edge = torch.minimum(position + 1, length - position)
+    return (distance_to_edge / (overlap + 1)).clamp(max=1.0)
+
+
+def _restore_tiled(forward, image: torch.Tensor, tile: int, overlap: int) -> torch.Tensor:
+    """Restore one [1, C, H, W] image tile by tile, blending overlaps with linear ramps."""
+    height, width = image.shape[-2:]
+    if height <= tile and width <= tile:
+        return forward(image)
+    stride = tile - overlap
+    output = torch.zeros(image.shape, dtype=torch.float32, device=image.device)
+    weight = torch.zeros((1, 1, height, width), dtype=torch.float32, device=image.device)
+    for top in _tile_starts(height, tile, stride):
+        for left in _tile_starts(width, tile, stride):
+            patch = image[..., top : top + tile, left : left + tile]
+            patch_height, patch_width = patch.shape[-2:]
+            window = _blend_ramp(patch_height, overlap, image.device)[:, None] * _blend_ramp(
+                patch_width, overlap, image.device
+            )[None, :]
+            output[..., top : top + patch_height, left : left + patch_width] += forward(patch).to(image.device) * window
+            weight[..., top : top + patch_height, left : left + patch_width] += window
+    return output / weight
 
 
 def denoise_image(model: DenoisingAutoencoder, image: ImageLike) -> torch.Tensor:

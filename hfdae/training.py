@@ -443,8 +443,10 @@ class Trainer:
             shutil.rmtree(staging, ignore_errors=True)
             staging.mkdir(parents=True)
         accelerator.wait_for_everyone()
-        # every process saves its own data position
-        torch.save(self.loader.state_dict() if hasattr(self.loader, "state_dict") else {},
+        # every process saves its own data position (processes may hold different file counts, so
+        # their epochs can drift apart by one)
+        torch.save({"epoch": self.epoch,
+                    "loader": self.loader.state_dict() if hasattr(self.loader, "state_dict") else {}},
                    staging / f"data_state_rank{accelerator.process_index}.pt")
         accelerator.wait_for_everyone()
         if self.is_main:
@@ -456,7 +458,6 @@ class Trainer:
             state = {
                 "images_seen": self.images_seen,
                 "steps": self.steps,
-                "epoch": self.epoch,
                 "best_validation_psnr": self.best_validation_psnr,
                 "num_processes": accelerator.num_processes,
                 "elapsed_seconds": self._elapsed(),
@@ -506,13 +507,13 @@ class Trainer:
         data_state = torch.load(checkpoint / f"data_state_rank{self.accelerator.process_index}.pt", weights_only=True)
         self.images_seen = state["images_seen"]
         self.steps = state["steps"]
-        self.epoch = state["epoch"]
+        self.epoch = data_state["epoch"]
         self.best_validation_psnr = state["best_validation_psnr"]
         self._elapsed_before_resume = state.get("elapsed_seconds", 0.0)
         self._start_time = time.time()
         self.dataset.set_epoch(self.epoch)
-        if data_state and hasattr(self.loader, "load_state_dict"):
-            self.loader.load_state_dict(data_state)
+        if data_state["loader"] and hasattr(self.loader, "load_state_dict"):
+            self.loader.load_state_dict(data_state["loader"])
         self.records = self._read_log(up_to=self.images_seen)
         if self.is_main:  # records written after the checkpoint will be written again
             with open(self.output_dir / "log.jsonl", "w") as log:

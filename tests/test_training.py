@@ -1,5 +1,5 @@
 import json
-import os
+from pathlib import Path
 
 import pytest
 import torch
@@ -15,6 +15,8 @@ from hfdae.recipe import (
 )
 from hfdae.samples import SAMPLE_NAMES, sample_image
 from hfdae.training import RunFolderError, Trainer, TrainingDivergedError
+
+CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 
 
 @pytest.fixture(scope="module")
@@ -184,7 +186,7 @@ def test_the_process_count_is_checked(image_folder, tmp_path, monkeypatch):
 def test_config_overrides_and_errors(tmp_path):
     overrides = parse_override_arguments(["--optimizer.name", "momentum", "--max_images=100", "--data.crop-size", "64"])
     assert overrides == {"optimizer.name": "momentum", "max_images": 100, "data.crop_size": 64}
-    config = load_training_config("configs/seed-skip.yaml", overrides)
+    config = load_training_config(CONFIGS / "seed-skip.yaml", overrides)
     assert (config.optimizer.name, config.max_images, config.data.crop_size) == ("momentum", 100, 64)
     with pytest.raises(ValueError, match="optimizer.nme"):
         load_training_config(None, {"optimizer.nme": "adam"})
@@ -194,9 +196,9 @@ def test_config_overrides_and_errors(tmp_path):
         load_training_config(None, {"max_images": 0})
 
 
-@pytest.mark.parametrize("path", sorted(os.listdir("configs")))
-def test_every_shipped_config_loads(path):
-    config = load_training_config(f"configs/{path}")
+@pytest.mark.parametrize("name", sorted(path.name for path in CONFIGS.glob("*.yaml")))
+def test_every_shipped_config_loads(name):
+    config = load_training_config(CONFIGS / name)
     assert config.model.preset in ("small", "noskip", "skip")
 
 
