@@ -51,6 +51,24 @@ def build_parser() -> argparse.ArgumentParser:
     lr_find.add_argument("--images-per-rate", type=int, default=2000, help="training images per trial")
     lr_find.add_argument("--output", default="lr_find", help="folder for the plot and results.json")
 
+    evaluate = commands.add_parser(
+        "evaluate", help="PSNR/SSIM of models and baselines on a test folder (chapter or AWGN protocol), one table"
+    )
+    evaluate.add_argument("models", nargs="+", help="models: 'default', folders or Hub ids")
+    evaluate.add_argument("--data", required=True, help="folder (or parquet / Hub dataset) of clean test images")
+    evaluate.add_argument("--protocol", choices=["seed", "awgn"], default="seed",
+                          help="seed: the chapter's five outputs; awgn: the published tables' Gaussian noise")
+    evaluate.add_argument("--sigmas", default="15,25,50", help="noise levels of the awgn protocol (0-255)")
+    evaluate.add_argument("--baseline", action="append", default=[],
+                          help="input, bm3d, dncnn=PATH or ffdnet=PATH (repeatable)")
+    evaluate.add_argument("--output", default=None, help="folder for results.json, results.md and figures")
+    evaluate.add_argument("--limit", type=int, default=None, help="only the first N images")
+    evaluate.add_argument("--seed", type=int, default=0, help="base seed of the seed protocol's degradations")
+    evaluate.add_argument("--no-ssim", action="store_true", help="skip SSIM")
+    evaluate.add_argument("--self-ensemble", action="store_true", help="x8 flips/rotations for the hfdae models")
+    evaluate.add_argument("--tile", type=int, default=None, help="restore in tiles of this size (default: automatic)")
+    evaluate.add_argument("--panel-image", default=None, help="image for the detail panel (default: the first)")
+
     presets = commands.add_parser("presets", help="list the model presets with parameters and MACs")
     presets.add_argument("--size", type=int, default=256, help="image side for the MAC count (default 256)")
     return parser
@@ -117,6 +135,40 @@ def _run_lr_find(args: argparse.Namespace, extra: list[str]) -> int:
     return 0
 
 
+def _run_evaluate(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .data import load_images
+    from .evaluation import Method, build_method, evaluate
+    from .inference import load_model
+    from .plots import detail_panel, psnr_heatmap
+
+    models = [load_model(name) for name in args.models]
+    channels = {model.config.image_channels for model in models}
+    if len(channels) > 1:
+        raise ValueError("the models take different channel counts (gray and colour): evaluate them separately")
+    labels = [name if name != "default" else "default (embedded)" for name in args.models]
+    methods = [Method.from_model(model, label, self_ensemble=args.self_ensemble,
+                                 tile_size=args.tile if args.tile else "auto")
+               for model, label in zip(models, labels)]
+    methods += [build_method(spec) for spec in args.baseline]
+    images, unreadable = load_images(args.data, channels.pop(), limit=args.limit)
+    for name in unreadable:
+        print(f"could not read {name}; evaluating the rest", file=sys.stderr)
+    panel_image = args.panel_image or images[0][0]
+    report = evaluate(methods, images, args.protocol, sigmas=[float(s) for s in args.sigmas.split(",")],
+                      seed=args.seed, with_ssim=not args.no_ssim, data=str(args.data), unreadable=unreadable,
+                      keep_image=panel_image if args.output else None)
+    print(report.markdown())
+    if args.output:
+        report.save(args.output)
+        psnr_heatmap(report, Path(args.output) / "psnr_heatmap.png")
+        if args.protocol == "seed":
+            detail_panel(report, Path(args.output) / "detail_panel.png")
+        print(f"\nwrote {args.output}/results.json, results.md and figures")
+    return 0
+
+
 def _run_presets(args: argparse.Namespace) -> int:
     from .profiling import preset_table
 
@@ -127,7 +179,7 @@ def _run_presets(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``hfdae`` console script."""
     args, extra = build_parser().parse_known_args(argv)
-    handlers = {"demo": _run_demo, "denoise": _run_denoise, "presets": _run_presets}
+    handlers = {"demo": _run_demo, "denoise": _run_denoise, "presets": _run_presets, "evaluate": _run_evaluate}
     takes_overrides = {"train": _run_train, "lr-find": _run_lr_find}
     if extra and args.command not in takes_overrides:
         build_parser().error(f"unrecognized arguments: {' '.join(extra)}")

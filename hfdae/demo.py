@@ -17,10 +17,10 @@ from .inference import is_trained, restore
 from .metrics import psnr
 from .modeling_hfdae import DenoisingAutoencoder
 from .plots import PanelRow, restoration_panel
-from .processing import array_to_tensor
+from .processing import array_to_tensor, center_crop
 from .samples import DEMO_SAMPLES, sample_image
 
-__all__ = ["DEMO_CONDITIONS", "DemoResult", "run_demo", "center_crop"]
+__all__ = ["DEMO_CONDITIONS", "DemoResult", "run_demo"]
 
 DEMO_CONDITIONS = CHAPTER_CONDITIONS
 
@@ -51,15 +51,6 @@ def _format_pair(degraded: float, restored: float) -> str:
     return f"{degraded_text} -> {restored:.2f}"
 
 
-def center_crop(image: torch.Tensor, size: int | None) -> torch.Tensor:
-    """The central ``size`` x ``size`` part of a [..., H, W] tensor (the whole image if it is smaller or size is None)."""
-    if size is None:
-        return image
-    height, width = image.shape[-2:]
-    top, left = max(0, (height - size) // 2), max(0, (width - size) // 2)
-    return image[..., top : top + size, left : left + size]
-
-
 def run_demo(
     model: DenoisingAutoencoder,
     output_dir: str | Path = "demo_output",
@@ -84,7 +75,7 @@ def run_demo(
         rows = []
         result.psnr[name] = {}
         for condition in DEMO_CONDITIONS:
-            degraded = degrade_for_evaluation(clean, condition, name, seed)
+            degraded = degrade_for_evaluation(clean, condition, name, seed).images
             restored = restore(model, degraded)
             degraded_psnr = float(psnr(degraded.clamp(0, 1), clean)[0])
             restored_psnr = float(psnr(restored, clean)[0])

@@ -191,28 +191,37 @@ def _tile_starts(length: int, tile: int, stride: int) -> list[int]:
     return starts
 
 
-def _blend_ramp(length: int, overlap: int, device: torch.device) -> torch.Tensor:
-    # 1 inside, falling linearly towards the tile's edges over `overlap` pixels (never 0)
+def _blend_ramp(length: int, overlap: int, fade_start: bool, fade_end: bool, device: torch.device) -> torch.Tensor:
+    """Blending weights along one side of a tile: 1 inside; on sides shared with a neighbour, 0 for the
+    outer quarter of the overlap (where zero padding makes the tile's output wrong) then a linear ramp
+    to 1. Sides on the image border keep weight 1: no other tile covers them."""
     position = torch.arange(length, device=device, dtype=torch.float32)
-    distance_to_edge = torch.minimum(position + 1, length - position)
-    return (distance_to_edge / (overlap + 1)).clamp(max=1.0)
+    margin = overlap // 4
+    ramp_length = max(1, overlap - 2 * margin)
+    weights = torch.ones(length, device=device)
+    if fade_start:
+        weights = torch.minimum(weights, ((position - margin + 0.5) / ramp_length).clamp(0, 1))
+    if fade_end:
+        weights = torch.minimum(weights, ((length - 1 - position - margin + 0.5) / ramp_length).clamp(0, 1))
+    return weights
 
 
 def _restore_tiled(forward, image: torch.Tensor, tile: int, overlap: int) -> torch.Tensor:
-    """Restore one [1, C, H, W] image tile by tile, blending overlaps with linear ramps."""
+    """Restore one [1, C, H, W] image tile by tile, blending overlaps with linear ramps (see _blend_ramp)."""
     height, width = image.shape[-2:]
     if height <= tile and width <= tile:
         return forward(image)
     stride = tile - overlap
     output = torch.zeros(image.shape, dtype=torch.float32, device=image.device)
     weight = torch.zeros((1, 1, height, width), dtype=torch.float32, device=image.device)
-    for top in _tile_starts(height, tile, stride):
-        for left in _tile_starts(width, tile, stride):
+    rows, columns = _tile_starts(height, tile, stride), _tile_starts(width, tile, stride)
+    for top in rows:
+        for left in columns:
             patch = image[..., top : top + tile, left : left + tile]
             patch_height, patch_width = patch.shape[-2:]
-            window = _blend_ramp(patch_height, overlap, image.device)[:, None] * _blend_ramp(
-                patch_width, overlap, image.device
-            )[None, :]
+            vertical = _blend_ramp(patch_height, overlap, top > 0, top + patch_height < height, image.device)
+            horizontal = _blend_ramp(patch_width, overlap, left > 0, left + patch_width < width, image.device)
+            window = vertical[:, None] * horizontal[None, :]
             output[..., top : top + patch_height, left : left + patch_width] += forward(patch).to(image.device) * window
             weight[..., top : top + patch_height, left : left + patch_width] += window
     return output / weight

@@ -7,7 +7,16 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["PanelRow", "restoration_panel", "moving_average", "learning_curve", "pyplot", "save_figure"]
+__all__ = [
+    "PanelRow",
+    "restoration_panel",
+    "moving_average",
+    "learning_curve",
+    "detail_panel",
+    "psnr_heatmap",
+    "pyplot",
+    "save_figure",
+]
 
 
 @dataclass
@@ -139,3 +148,69 @@ def learning_curve(
         psnr_axis.set_ylabel("validation PSNR, five-output average (dB)")
         psnr_axis.grid(alpha=0.3)
     return save_figure(figure, path, title)
+
+
+def detail_panel(report, path: str | Path, crop: int | None = 160, title: str | None = None) -> Path:
+    """The chapter's detail panel (Figures 18.11-18.12) from an :class:`~hfdae.evaluation.EvaluationReport`.
+
+    Rows: the conditions of the kept image (clean and the four degradations); columns: the input and
+    each method's output, the PSNR under each tile; a central ``crop`` x ``crop`` detail (None: whole).
+    """
+    from .processing import center_crop
+    from .metrics import psnr
+
+    if report.kept_image is None:
+        raise ValueError("the report kept no image: evaluate(..., keep_image=NAME)")
+    plt = pyplot()
+    conditions = list(report.kept_inputs)
+    methods = list(report.kept_outputs)
+    clean = center_crop(report.kept_clean, crop)
+    figure, axes = plt.subplots(len(conditions), 1 + len(methods),
+                                figsize=(2.3 * (1 + len(methods)), 2.45 * len(conditions)), squeeze=False)
+    for row, condition in enumerate(conditions):
+        tiles = [("input", report.kept_inputs[condition])]
+        tiles += [(method, report.kept_outputs[method].get(condition)) for method in methods]
+        for column, (label, image) in enumerate(tiles):
+            axis = axes[row][column]
+            axis.set_xticks([])
+            axis.set_yticks([])
+            if image is None:
+                axis.set_xlabel(f"{label}: n/a", fontsize=7)
+                continue
+            detail = center_crop(image, crop)
+            value = float(psnr(detail.unsqueeze(0), clean.unsqueeze(0))[0])
+            caption = f"{value:.2f} dB" if value != float("inf") else "clean"
+            gray = detail.shape[0] == 1
+            axis.imshow(_as_display(detail), cmap="gray" if gray else None, vmin=0, vmax=1, interpolation="nearest")
+            axis.set_xlabel(f"{caption}", fontsize=7)
+            if row == 0:
+                axis.set_title(label if len(label) < 28 else label[:26] + "..", fontsize=7)
+            if column == 0:
+                axis.set_ylabel(condition, fontsize=8)
+    return save_figure(figure, path, title or f"{report.kept_image}: detail (PSNR of the detail shown)")
+
+
+def psnr_heatmap(report, path: str | Path, title: str | None = None) -> Path:
+    """Methods x conditions mean PSNR as a heatmap (the robustness matrix of exercise 18.6)."""
+    import numpy as np
+
+    plt = pyplot()
+    columns = report.conditions + (["average"] if report.protocol == "seed" else [])
+    methods = list(report.values)
+    matrix = np.full((len(methods), len(columns)), np.nan)
+    for row, method in enumerate(methods):
+        for column, condition in enumerate(columns):
+            summary = report.summary(method, condition)
+            if summary is not None:
+                matrix[row, column] = summary["mean"]
+    figure, axis = plt.subplots(figsize=(1.3 * len(columns) + 3, 0.55 * len(methods) + 1.6))
+    image = axis.imshow(matrix, cmap="viridis", aspect="auto")
+    for row in range(len(methods)):
+        for column in range(len(columns)):
+            if not np.isnan(matrix[row, column]):
+                axis.text(column, row, f"{matrix[row, column]:.2f}", ha="center", va="center", fontsize=8,
+                          color="white" if matrix[row, column] < np.nanmean(matrix) else "black")
+    axis.set_xticks(range(len(columns)), columns, fontsize=8)
+    axis.set_yticks(range(len(methods)), methods, fontsize=8)
+    figure.colorbar(image, ax=axis, label="mean PSNR (dB)")
+    return save_figure(figure, path, title or f"mean PSNR, protocol {report.protocol}")

@@ -33,6 +33,7 @@ __all__ = [
     "tensor_to_array",
     "tensor_to_image",
     "save_image",
+    "center_crop",
     "list_image_files",
     "rgb_to_lab",
     "lab_to_rgb",
@@ -261,6 +262,15 @@ def save_image(
     image = tensor_to_image(tensor, bit_depth, None if is_jpeg else alpha)  # JPEG has no alpha
     image.save(path, **({"quality": 95} if is_jpeg else {}))
     return path
+
+
+def center_crop(image: torch.Tensor, size: int | None) -> torch.Tensor:
+    """The central ``size`` x ``size`` part of a [..., H, W] tensor (all of a side shorter than ``size``; None: whole)."""
+    if size is None:
+        return image
+    height, width = image.shape[-2:]
+    top, left = max(0, (height - size) // 2), max(0, (width - size) // 2)
+    return image[..., top : top + size, left : left + size]
 
 
 def list_image_files(paths: list[str | os.PathLike] | str | os.PathLike, recursive: bool = True) -> list[Path]:

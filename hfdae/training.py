@@ -252,7 +252,7 @@ class Trainer:
         if data.validation_images == 0 or not self.is_main:
             return []
         from .data import load_images
-        from .demo import center_crop
+        from .processing import center_crop
 
         source = resolve_data_source(data.validation_source or data.source)
         try:
@@ -385,15 +385,16 @@ class Trainer:
         self.accelerator.wait_for_everyone()
         value = None
         if self.is_main and self.validation_images:
-            from .evaluation import chapter_protocol
+            from .evaluation import AVERAGE, CHAPTER_CONDITIONS, Method, evaluate
 
             model = self.accelerator.unwrap_model(self.model)
-            result = chapter_protocol(model, self.validation_images, seed=self.config.seed)
+            report = evaluate([Method.from_model(model, "model")], self.validation_images, "seed",
+                              seed=self.config.seed, with_ssim=False, progress=False)
             model.train()
-            value = result.mean_psnr
-            summary = result.summary()
+            per_condition = {c: report.summary("model", c)["mean"] for c in (*CHAPTER_CONDITIONS, AVERAGE)}
+            value = per_condition[AVERAGE]
             record = {"images_seen": self.images_seen, "steps": self.steps, "validation_psnr": value,
-                      "validation_psnr_per_condition": {c: s["mean"] for c, s in summary.items()}}
+                      "validation_psnr_per_condition": per_condition}
             self._log(record)
             if self.best_validation_psnr is None or value > self.best_validation_psnr:
                 self.best_validation_psnr = value

@@ -64,3 +64,41 @@ def test_denoise_files_skips_unreadable_and_keeps_structure(tmp_path):
         "nested/coins.png",
     ]
     assert list(report.failed) == [inputs / "corrupt.png"] and "corrupt.png" in report.failed[inputs / "corrupt.png"]
+
+
+@pytest.mark.parametrize("tile, overlap", [(64, 16), (48, 24)])
+def test_tiled_restoration_matches_whole_image(tile, overlap):
+    """With a receptive field smaller than the overlap, tiling must reproduce the whole-image result;
+    (benchmarks/tiling.py measures the trained default on a large image)."""
+    from hfdae.metrics import psnr
+    from hfdae.processing import array_to_tensor
+    from hfdae.samples import sample_image
+
+    clean = array_to_tensor(sample_image("coffee")[:150, :190]).unsqueeze(0)
+    noisy = clean + 0.1 * torch.randn(clean.shape, generator=torch.Generator().manual_seed(0))
+    model = make_model("small", widths=[8], blocks_per_level=[1], predict_residual=True)  # a 7-pixel field
+    for module in model.modules():  # calibrate batch norm on the image so eval-mode outputs are image-like
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.momentum = None
+    with torch.no_grad():
+        model.train()(noisy)
+    model.eval()
+    whole = restore(model, noisy, tile_size=None)
+    tiled = restore(model, noisy, tile_size=tile, tile_overlap=overlap)
+    assert tiled.shape == whole.shape
+    assert float(psnr(tiled, whole)[0]) > 45
+    assert abs(float(psnr(tiled, clean)[0]) - float(psnr(whole, clean)[0])) < 0.05
+
+
+def test_self_ensemble_shape_and_identity_for_a_symmetric_model():
+    model = make_model("small", predict_residual=True).eval()
+    with torch.no_grad():
+        model.output_conv.weight.zero_()
+        model.output_conv.bias.zero_()
+    images = torch.rand(2, 3, 20, 28)
+    torch.testing.assert_close(restore(model, images, self_ensemble=True), images)
+
+
+def test_tile_overlap_must_be_smaller_than_the_tile():
+    with pytest.raises(ValueError, match="tile_overlap"):
+        restore(make_model("small"), torch.rand(1, 3, 32, 32), tile_size=16, tile_overlap=16)

@@ -1,0 +1,107 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+from torchmetrics.functional.image import peak_signal_noise_ratio, structural_similarity_index_measure
+
+from hfdae.cli import main
+from hfdae.evaluation import AVERAGE, CHAPTER_CONDITIONS, Method, build_method, degraded_cases, evaluate
+from hfdae.metrics import psnr, ssim
+from hfdae.processing import array_to_tensor, save_image
+from hfdae.samples import sample_image
+
+from conftest import make_model
+
+
+@pytest.fixture(scope="module")
+def clean_images():
+    return [(name, array_to_tensor(sample_image(name)[60:108, 80:136])) for name in ("coffee", "chelsea", "astronaut")]
+
+
+def test_psnr_and_ssim_match_an_independent_implementation():
+    generator = torch.Generator().manual_seed(0)
+    reference = torch.rand(3, 3, 40, 50, generator=generator)
+    restored = (reference + 0.05 * torch.randn(reference.shape, generator=generator)).clamp(0, 1)
+    expected = peak_signal_noise_ratio(restored, reference, data_range=1.0, reduction="none", dim=(1, 2, 3))
+    torch.testing.assert_close(psnr(restored, reference).float(), expected.float(), atol=1e-4, rtol=0)
+    expected_ssim = structural_similarity_index_measure(restored, reference, data_range=1.0, reduction="none")
+    torch.testing.assert_close(ssim(restored, reference), expected_ssim, atol=1e-4, rtol=0)
+    # a known pair: uniform error 0.1 -> MSE 0.01 -> 20 dB
+    assert float(psnr(torch.full((1, 1, 4, 4), 0.6), torch.full((1, 1, 4, 4), 0.5))[0]) == pytest.approx(20.0)
+
+
+@pytest.mark.parametrize("protocol", ["seed", "awgn"])
+def test_protocols_are_deterministic(protocol, clean_images):
+    model = make_model("small").eval()
+    methods = [Method.from_model(model, "small"), Method.noisy_input()]
+    first = evaluate(methods, clean_images[:2], protocol, sigmas=(25,), progress=False).to_dict()
+    second = evaluate(methods, clean_images[:2], protocol, sigmas=(25,), progress=False).to_dict()
+    for method in first["methods"]:
+        for condition, metrics in first["methods"][method].items():
+            assert metrics["psnr"]["per_image"] == second["methods"][method][condition]["psnr"]["per_image"]
+
+
+def test_seed_protocol_has_five_outputs_and_their_average(clean_images):
+    model = make_model("small").eval()
+    report = evaluate([Method.from_model(model, "m")], clean_images, "seed", with_ssim=True, progress=False)
+    assert set(report.values["m"]) == set(CHAPTER_CONDITIONS) | {AVERAGE}
+    for name, _ in clean_images:
+        mean_of_five = np.mean([report.values["m"][c]["psnr"][name] for c in CHAPTER_CONDITIONS])
+        assert report.values["m"][AVERAGE]["psnr"][name] == pytest.approx(mean_of_five)
+    summary = report.summary("m", AVERAGE)
+    values = list(report.values["m"][AVERAGE]["psnr"].values())
+    assert summary["mean"] == pytest.approx(np.mean(values)) and summary["std"] == pytest.approx(np.std(values))
+
+
+def test_awgn_protocol_follows_the_published_recipe(clean_images):
+    name, clean = clean_images[0]
+    (case,) = degraded_cases(clean.unsqueeze(0), name, "awgn", sigmas=(25,))
+    expected_noise = np.random.RandomState(0).normal(0, 25 / 255, clean.permute(1, 2, 0).shape)
+    torch.testing.assert_close(case.degraded[0].permute(1, 2, 0).double() - clean.permute(1, 2, 0).double(),
+                               torch.from_numpy(expected_noise), atol=1e-6, rtol=0)
+    assert case.degraded.min() < 0 or case.degraded.max() > 1  # the noisy input is not clipped
+    report = evaluate([Method.noisy_input()], clean_images[:1], "awgn", sigmas=(25,), with_ssim=False, progress=False)
+    quantized = torch.round(case.degraded.clamp(0, 1) * 255) / 255
+    assert report.values["input (no restoration)"]["sigma25"]["psnr"][name] == pytest.approx(
+        float(psnr(quantized, clean.unsqueeze(0))[0]))
+
+
+def test_bm3d_baseline_runs_on_a_tiny_image(clean_images):
+    report = evaluate([build_method("bm3d")], [("tiny", clean_images[0][1][:, :24, :24])], "awgn", sigmas=(25,),
+                      with_ssim=False, progress=False)
+    noisy_floor = evaluate([build_method("input")], [("tiny", clean_images[0][1][:, :24, :24])], "awgn",
+                           sigmas=(25,), with_ssim=False, progress=False)
+    assert report.summary("BM3D", "sigma25")["mean"] > noisy_floor.summary("input (no restoration)", "sigma25")["mean"]
+
+
+def test_sigma_methods_run_only_where_sigma_is_known(clean_images):
+    report = evaluate([build_method("bm3d")], clean_images[:1], "seed", with_ssim=False, progress=False)
+    assert set(report.values["BM3D"]) == {"gaussian"}
+    assert "n/a" in report.markdown()
+
+
+def test_bad_baseline_specs_are_named():
+    with pytest.raises(ValueError, match="dncnn=PATH"):
+        build_method("dncnn")
+    with pytest.raises(FileNotFoundError, match="nothing.pth"):
+        build_method("dncnn=/nothing.pth")
+
+
+def test_evaluate_command_reports_unreadable_images_and_writes_results(tmp_path, capsys, clean_images):
+    data = tmp_path / "data"
+    for name, image in clean_images[:2]:
+        save_image(image, data / f"{name}.png")
+    (data / "zz_broken.png").write_bytes(b"not a png")
+    make_model("small").save_pretrained(tmp_path / "model")
+    output = tmp_path / "out"
+    code = main(["evaluate", str(tmp_path / "model"), "--data", str(data), "--baseline", "input",
+                 "--output", str(output), "--no-ssim"])
+    captured = capsys.readouterr()
+    assert code == 0 and "zz_broken.png" in captured.err
+    results = json.loads((output / "results.json").read_text())
+    assert results["unreadable"] == ["zz_broken.png"] and sorted(results["images"]) == ["chelsea.png", "coffee.png"]
+    method = results["methods"][str(tmp_path / "model")]
+    assert set(method["gaussian"]["psnr"]) == {"mean", "std", "per_image"}
+    assert (output / "results.md").exists() and (output / "detail_panel.png").exists()
+    assert (output / "psnr_heatmap.png").exists()
