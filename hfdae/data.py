@@ -29,7 +29,6 @@ Example:
 from __future__ import annotations
 
 import hashlib
-import io
 import os
 import re
 import warnings
@@ -43,7 +42,7 @@ import datasets
 import numpy as np
 import torch
 from datasets.distributed import split_dataset_by_node
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from .processing import (
     IMAGE_SUFFIXES,
@@ -442,17 +441,6 @@ def image_records(
 # --------------------------------------------------------------------------------------------------
 
 
-def _decode_bytes(data: bytes, name: str) -> ImageRecord:
-    try:
-        with Image.open(io.BytesIO(data)) as image:
-            image.load()  # decode now, so that a truncated image fails here
-            return read_image(image)
-    except UnidentifiedImageError as error:  # its message shows only "<_io.BytesIO object at 0x...>"
-        raise ImageReadError(f"{name}: not a readable image (unknown format or corrupt data)") from error
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
-        raise ImageReadError(f"{name}: not a readable image ({error})") from error
-
-
 def _integer_array(array: np.ndarray, name: str) -> np.ndarray:
     # Arrays from generic columns arrive as int64 (lists): keep them only if they fit 8 or 16 bits.
     if array.dtype == bool:
@@ -471,7 +459,7 @@ def _decode_record(image: Any, name: str) -> ImageRecord:
     if isinstance(image, (str, os.PathLike)):
         return read_image(image)
     if isinstance(image, (bytes, bytearray, memoryview)):
-        return _decode_bytes(bytes(image), name)
+        return read_image(bytes(image), name=name)
     if isinstance(image, Image.Image):
         try:
             image.load()

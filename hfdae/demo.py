@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import torch
 
 from .evaluation import CHAPTER_CONDITIONS, degrade_for_evaluation
 from .inference import is_trained, restore

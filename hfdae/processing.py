@@ -9,6 +9,7 @@ Colour-space conversions (LAB) live with the model in :mod:`hfdae.blocks` and ar
 
 from __future__ import annotations
 
+import io
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -79,23 +80,33 @@ class ImageRecord:
         return self.pixels.shape[0], self.pixels.shape[1]
 
 
-def read_image(source: str | os.PathLike | Image.Image) -> ImageRecord:
-    """Read a file or PIL image of any common mode into an :class:`ImageRecord`.
+def read_image(source: str | os.PathLike | Image.Image | bytes, name: str | None = None) -> ImageRecord:
+    """Read a file, encoded bytes or a PIL image of any common mode into an :class:`ImageRecord`.
+
+    Args:
+        source: a path, the encoded bytes of an image file, or a PIL image.
+        name: how to name the image in errors (default: the path).
 
     Raises:
         ImageReadError: naming the file when it is missing, truncated, corrupt or not an image.
     """
     if isinstance(source, Image.Image):
         return _record_from_pil(source, path=None)
-    path = Path(source)
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        opened, label, path = io.BytesIO(bytes(source)), name or "image bytes", None
+    else:
+        path = Path(source)
+        opened, label = path, name or str(path)
     try:
-        with Image.open(path) as image:
+        with Image.open(opened) as image:
             image.load()  # decode now, so a truncated file fails here and not later
             return _record_from_pil(image, path)
     except FileNotFoundError as error:
-        raise ImageReadError(f"{path}: no such file") from error
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
-        raise ImageReadError(f"{path}: not a readable image ({error})") from error
+        raise ImageReadError(f"{label}: no such file") from error
+    except UnidentifiedImageError as error:  # its own message may only show "<_io.BytesIO ...>"
+        raise ImageReadError(f"{label}: not a readable image (unknown format or corrupt data)") from error
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
+        raise ImageReadError(f"{label}: not a readable image ({error})") from error
 
 
 def _record_from_pil(image: Image.Image, path: Path | None) -> ImageRecord:
