@@ -87,7 +87,7 @@ def _run_demo(args: argparse.Namespace) -> int:
     if not result.trained:
         print(
             "NOTE: this model is UNTRAINED (random weights), so the 'restored' images are not restorations.\n"
-            "      hfdae does not ship a trained checkpoint yet; train one with the training command when it lands.\n"
+            "      Load a trained one with --model, or train one with `hfdae train --config configs/tiny.yaml`.\n"
         )
     else:
         summary = model.config.training_summary or {}
@@ -142,6 +142,7 @@ def _run_evaluate(args: argparse.Namespace) -> int:
     from .evaluation import Method, build_method, evaluate
     from .inference import load_model
     from .plots import detail_panel, psnr_heatmap
+    from .processing import to_tensor
 
     models = [load_model(name) for name in args.models]
     channels = {model.config.image_channels for model in models}
@@ -152,10 +153,20 @@ def _run_evaluate(args: argparse.Namespace) -> int:
                                  tile_size=args.tile if args.tile else "auto")
                for model, label in zip(models, labels)]
     methods += [build_method(spec) for spec in args.baseline]
-    images, unreadable = load_images(args.data, channels.pop(), limit=args.limit)
+    model_channels = channels.pop()
+    images, unreadable = load_images(args.data, None, limit=args.limit)
     for name in unreadable:
         print(f"could not read {name}; evaluating the rest", file=sys.stderr)
+    mismatched = [(name, image.shape[0]) for name, image in images if image.shape[0] != model_channels]
+    if mismatched and args.protocol == "awgn":
+        # converting gray to colour (or back) would change the published protocol's numbers silently
+        raise ValueError(f"{mismatched[0][0]} has {mismatched[0][1]} channel(s) but the models take"
+                         f" {model_channels}: the awgn protocol needs data of the models' own kind"
+                         " (colour models on CBSD68, gray models on BSD68 / Set12)")
+    images = [(name, to_tensor(image, model_channels)[0]) for name, image in images]
     panel_image = args.panel_image or images[0][0]
+    if panel_image not in {name for name, _ in images}:
+        raise ValueError(f"--panel-image {panel_image!r} is not among the evaluated images")
     report = evaluate(methods, images, args.protocol, sigmas=[float(s) for s in args.sigmas.split(",")],
                       seed=args.seed, with_ssim=not args.no_ssim, data=str(args.data), unreadable=unreadable,
                       keep_image=panel_image if args.output else None)
@@ -190,13 +201,11 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, ValueError) as error:
         print(f"hfdae {args.command}: error: {error}", file=sys.stderr)
         return 2
-    except RuntimeError as error:
+    except RuntimeError as error:  # diverged training, no decodable data, wrong process count ...
         from .training import TrainingDivergedError
 
-        if not isinstance(error, TrainingDivergedError):
-            raise
-        print(f"hfdae {args.command}: {error}", file=sys.stderr)
-        return 3
+        print(f"hfdae {args.command}: error: {error}", file=sys.stderr)
+        return 3 if isinstance(error, TrainingDivergedError) else 2
 
 
 if __name__ == "__main__":

@@ -61,10 +61,11 @@ class DenoisingAutoencoderConfig(PretrainedConfig):
     ``ValueError`` naming the field.
 
     Args:
-        in_channels (`int`, defaults to 3):
-            Channels of the images the model takes: 3 for ``rgb`` and ``lab``, 1 for ``gray``.
-        out_channels (`int`, defaults to 3):
-            Channels of the images the model returns; equal to ``in_channels``.
+        in_channels (`int`, *optional*):
+            Channels of the images the model takes: 3 for ``rgb`` and ``lab``, 1 for ``gray`` (the
+            default follows ``colour_space``).
+        out_channels (`int`, *optional*):
+            Channels of the images the model returns; equal to ``in_channels`` (the default).
         extra_input_channels (`int`, defaults to 0):
             Channels appended to the image at the network input (for example an inpainting mask).
         widths (`list[int]`, defaults to `[16, 32, 64, 96, 128]`):
@@ -118,8 +119,8 @@ class DenoisingAutoencoderConfig(PretrainedConfig):
 
     model_type: ClassVar[str] = "hfdae"
 
-    in_channels: int = 3
-    out_channels: int = 3
+    in_channels: int | None = None
+    out_channels: int | None = None
     extra_input_channels: int = 0
     widths: list[int] | tuple[int, ...] = (16, 32, 64, 96, 128)
     blocks_per_level: list[int] | tuple[int, ...] = (1, 2, 2, 2, 2)
@@ -145,6 +146,10 @@ class DenoisingAutoencoderConfig(PretrainedConfig):
     def __post_init__(self, **kwargs: Any) -> None:
         self.widths = [int(width) for width in _as_list(self.widths, "widths")]
         self.blocks_per_level = [int(count) for count in _as_list(self.blocks_per_level, "blocks_per_level")]
+        if self.in_channels is None:
+            self.in_channels = 1 if self.colour_space == "gray" else 3
+        if self.out_channels is None:
+            self.out_channels = self.in_channels
         super().__post_init__(**kwargs)
         self._check()
 
@@ -169,14 +174,11 @@ class DenoisingAutoencoderConfig(PretrainedConfig):
 
         Args:
             name: ``"small"``, ``"noskip"`` or ``"skip"``.
-            **overrides: any configuration field, for example ``colour_space="gray"``. For
-                ``colour_space="gray"`` the channel counts follow unless given explicitly.
+            **overrides: any configuration field, for example ``colour_space="gray"``.
         """
         if name not in PRESETS:
             raise ValueError(f"preset={name!r} is not a known preset; choose one of {list_presets()}")
         values = copy.deepcopy(PRESETS[name])
-        if overrides.get("colour_space") == "gray":
-            values.update(in_channels=1, out_channels=1)
         values.update(overrides)
         values.setdefault("preset", name)
         return cls(**values)

@@ -699,8 +699,8 @@ def make_dataloader(
 
     Workers are capped at ``dataset.num_shards`` (a worker without a shard would only stop) and kept
     alive between epochs (``persistent_workers``); ``dataset.set_epoch`` reaches them. Uses
-    torchdata's ``StatefulDataLoader`` when it is installed, else a plain ``DataLoader`` (resume
-    then goes through ``dataset.state_dict()``).
+    torchdata's ``StatefulDataLoader`` (a dependency of hfdae), whose ``state_dict`` holds every
+    worker's position for exact resumption; a plain ``DataLoader`` if torchdata is missing.
 
     Args:
         dataset: the dataset, usually from :func:`crop_dataset`.
@@ -744,7 +744,7 @@ def load_images(
 
     Args:
         source: see :func:`image_records`.
-        channels: 3 or 1 (converted as in :func:`crop_dataset`).
+        channels: 3 or 1 (converted as in :func:`crop_dataset`), or None to keep each image's own.
         split: a hash split, or None for everything; see :func:`image_records`.
         fractions: split name -> fraction, summing to 1.
         salt: see :func:`split_of`.
@@ -758,8 +758,8 @@ def load_images(
     Raises:
         RuntimeError: no image could be read.
     """
-    if channels not in (1, 3):
-        raise ValueError(f"channels must be 1 or 3, got {channels}")
+    if channels not in (1, 3, None):
+        raise ValueError(f"channels must be 1, 3 or None, got {channels}")
     if limit is not None and limit < 1:
         raise ValueError(f"limit must be at least 1 or None, got {limit}")
     records, plan = _records_and_plan(source, split, fractions, salt, None)
@@ -773,7 +773,8 @@ def load_images(
             _note_skipped(name, error)
             unreadable.append(name)
             continue
-        images.append((name, array_to_tensor(convert_channels(decoded.pixels, channels))))
+        pixels = decoded.pixels if channels is None else convert_channels(decoded.pixels, channels)
+        images.append((name, array_to_tensor(pixels)))
         if limit is not None and len(images) >= limit:
             break
     if not images:

@@ -11,9 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 
-from .evaluation import CHAPTER_CONDITIONS, degrade_for_evaluation
-from .inference import is_trained, restore
-from .metrics import psnr
+from .evaluation import CHAPTER_CONDITIONS, Method, evaluate
+from .inference import is_trained
 from .modeling_hfdae import DenoisingAutoencoder
 from .plots import PanelRow, restoration_panel
 from .processing import array_to_tensor, center_crop
@@ -70,17 +69,20 @@ def run_demo(
     result = DemoResult(trained=is_trained(model))
     status = "trained" if result.trained else "UNTRAINED (random weights)"
     for name in samples:
-        clean = center_crop(array_to_tensor(sample_image(name, channels)), size).unsqueeze(0)
+        clean = center_crop(array_to_tensor(sample_image(name, channels)), size)
+        # the same protocol, seeds and scoring as `hfdae evaluate --protocol seed`
+        report = evaluate([Method.from_model(model, "model"), Method.noisy_input()], [(name, clean)], "seed",
+                          seed=seed, with_ssim=False, progress=False, keep_image=name)
         rows = []
         result.psnr[name] = {}
         for condition in DEMO_CONDITIONS:
-            degraded = degrade_for_evaluation(clean, condition, name, seed).images
-            restored = restore(model, degraded)
-            degraded_psnr = float(psnr(degraded.clamp(0, 1), clean)[0])
-            restored_psnr = float(psnr(restored, clean)[0])
+            restored_psnr = report.values["model"][condition]["psnr"][name]
+            floor = report.values["input (no restoration)"].get(condition)
+            degraded_psnr = floor["psnr"][name] if floor else float("inf")
             result.psnr[name][condition] = (degraded_psnr, restored_psnr)
             label = "clean input" if condition == "identity" else condition
-            rows.append(PanelRow(label, degraded[0], restored[0], clean[0], degraded_psnr, restored_psnr))
+            rows.append(PanelRow(label, report.kept_inputs[condition], report.kept_outputs["model"][condition],
+                                 clean, degraded_psnr, restored_psnr))
         title = f"{name}: model {model.config.name_or_path or model.config.preset or 'hfdae'} ({status})"
         result.panels.append(restoration_panel(rows, Path(output_dir) / f"panel_{name}.png", title))
     return result

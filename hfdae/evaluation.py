@@ -30,6 +30,7 @@ import torch
 
 from .degradations import CHAPTER_DEGRADATIONS, DegradedBatch, build_degradation
 from .metrics import psnr, ssim
+from .processing import quantize_8bit
 
 __all__ = [
     "PROTOCOLS",
@@ -42,7 +43,6 @@ __all__ = [
     "degraded_cases",
     "EvaluationReport",
     "evaluate",
-    "chapter_protocol",
 ]
 
 PROTOCOLS = ("seed", "awgn")
@@ -113,6 +113,7 @@ class Method:
     needs_sigma: bool = False
     channels: int | None = None
     skip_conditions: tuple[str, ...] = ()
+    device: str = "cpu"
 
     @classmethod
     def from_model(cls, model, name: str | None = None, **restore_kwargs) -> "Method":
@@ -121,7 +122,7 @@ class Method:
 
         label = name or str(model.config.name_or_path or model.config.preset or "hfdae")
         return cls(label, lambda degraded, sigma: restore(model, degraded, **restore_kwargs),
-                   channels=model.config.image_channels)
+                   channels=model.config.image_channels, device=str(next(model.parameters()).device))
 
     @classmethod
     def noisy_input(cls) -> "Method":
@@ -171,11 +172,6 @@ def build_method(spec: str) -> Method:
     if kind in ("dncnn", "ffdnet") and path:
         return getattr(Method, kind)(path)
     raise ValueError(f"baseline {spec!r} is not valid; use bm3d, input, dncnn=PATH or ffdnet=PATH")
-
-
-def _quantize(image: torch.Tensor) -> torch.Tensor:
-    """Clip to [0, 1] and round to 8 bits, as a saved image would be."""
-    return torch.round(image.float().clamp(0, 1) * 255) / 255
 
 
 @dataclass
@@ -256,9 +252,11 @@ class EvaluationReport:
         return "\n".join(lines)
 
 
-def _machine() -> str:
-    device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else (platform.processor() or platform.machine())
-    return f"{device}, {torch.get_num_threads()} threads, torch {torch.__version__}"
+def _machine(methods: list[Method]) -> str:
+    """Where the methods ran: the CPU (and GPU, if a model was on one), threads, torch."""
+    cpu = platform.processor() or platform.machine()
+    gpus = sorted({torch.cuda.get_device_name(torch.device(m.device)) for m in methods if m.device.startswith("cuda")})
+    return f"{', '.join(gpus) + ' and ' if gpus else ''}CPU {cpu} ({torch.get_num_threads()} threads), torch {torch.__version__}"
 
 
 def evaluate(
@@ -298,7 +296,7 @@ def evaluate(
         raise ValueError(f"method names must be unique, got {[method.name for method in methods]}")
     conditions = list(CHAPTER_CONDITIONS) if protocol == "seed" else [_awgn_condition(s) for s in sigmas]
     report = EvaluationReport(protocol, data, names, list(unreadable or []), conditions,
-                              {method.name: {} for method in methods}, _machine())
+                              {method.name: {} for method in methods}, _machine(methods))
     for name, clean in tqdm(images, desc=f"evaluate ({protocol})", unit="image", disable=not progress):
         clean = clean.unsqueeze(0).float()
         keep = name == keep_image
@@ -306,7 +304,7 @@ def evaluate(
             report.kept_image, report.kept_clean = name, clean[0]
         for case in degraded_cases(clean, name, protocol, sigmas, seed):
             if keep:
-                report.kept_inputs[case.condition] = _quantize(case.degraded)[0]
+                report.kept_inputs[case.condition] = quantize_8bit(case.degraded)[0]
             for method in methods:
                 if (method.needs_sigma and case.sigma is None) or case.condition in method.skip_conditions:
                     continue
@@ -315,7 +313,7 @@ def evaluate(
                     raise ValueError(f"{method.name} works on {method.channels}-channel images but the data has"
                                      f" {degraded.shape[1]} channels")
                 start = time.perf_counter()
-                restored = _quantize(method.restore(degraded, case.sigma))
+                restored = quantize_8bit(method.restore(degraded, case.sigma))
                 seconds = time.perf_counter() - start
                 if keep:
                     report.kept_outputs.setdefault(method.name, {})[case.condition] = restored[0]
@@ -340,10 +338,3 @@ def evaluate(
             if not entry.get("ssim"):
                 entry.pop("ssim", None)
     return report
-
-
-def chapter_protocol(model, images: list[tuple[str, torch.Tensor]], seed: int = 0) -> float:
-    """The headline number of the chapter's protocol for one model: the mean over images of the
-    five-output average PSNR (used for validation during training)."""
-    report = evaluate([Method.from_model(model, "model")], images, "seed", seed=seed, with_ssim=False, progress=False)
-    return report.summary("model", AVERAGE)["mean"]

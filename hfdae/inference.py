@@ -290,4 +290,11 @@ def _output_paths(inputs: list[str | os.PathLike], output: Path, suffix: str | N
             if suffix:
                 destination = destination.with_suffix(suffix)
             pairs.append((file, destination))
+    destinations = [destination.resolve() for _, destination in pairs]
+    for (source, destination), resolved in zip(pairs, destinations):
+        if resolved == source.resolve():
+            raise ValueError(f"{destination} is its own input: choose an output folder other than the input's")
+    if len(set(destinations)) != len(destinations):
+        duplicate = next(d for d in destinations if destinations.count(d) > 1)
+        raise ValueError(f"two inputs would both be written to {duplicate}; restore them into separate folders")
     return pairs

@@ -169,6 +169,9 @@ class DenoisingAutoencoder(PreTrainedModel):
             :class:`DenoisingAutoencoderOutput` with ``reconstruction`` in the [0, 1] scale and, with
             ``labels``, the loss and its parts.
         """
+        unknown = set(kwargs) - {"output_attentions", "output_hidden_states"}  # accepted for API compatibility
+        if unknown:
+            raise TypeError(f"forward() got unexpected argument(s) {sorted(unknown)}; did you mean labels=...?")
         config = self.config
         if pixel_values.ndim != 4 or pixel_values.shape[1] != config.image_channels:
             raise ValueError(

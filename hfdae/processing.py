@@ -31,6 +31,7 @@ __all__ = [
     "convert_channels",
     "array_to_tensor",
     "to_tensor",
+    "quantize_8bit",
     "tensor_to_array",
     "tensor_to_image",
     "save_image",
@@ -200,6 +201,8 @@ def to_tensor(image: ImageLike, channels: int | None = None) -> torch.Tensor:
         channels: convert to 1 or 3 channels; None keeps the image's own.
     """
     if isinstance(image, torch.Tensor):
+        if not torch.is_floating_point(image):
+            raise ValueError(f"a {image.dtype} tensor is not an image in [0, 1]; divide it by 255 (or 65535) first")
         tensor = image if image.ndim == 4 else image.unsqueeze(0)
         if channels is not None and tensor.shape[1] != channels:
             if tensor.shape[1] == 1 and channels == 3:
@@ -211,6 +214,11 @@ def to_tensor(image: ImageLike, channels: int | None = None) -> torch.Tensor:
                 raise ValueError(f"cannot convert a {tensor.shape[1]}-channel tensor to {channels} channels")
         return tensor.float()
     return array_to_tensor(image_to_array(image, channels)).unsqueeze(0)
+
+
+def quantize_8bit(image: torch.Tensor) -> torch.Tensor:
+    """Clip to [0, 1] and round to 8-bit levels, staying a float tensor: what saving as 8 bits keeps."""
+    return torch.round(image.float().clamp(0, 1) * 255) / 255
 
 
 def tensor_to_array(tensor: torch.Tensor, bit_depth: int = 8) -> np.ndarray:
@@ -225,7 +233,7 @@ def tensor_to_array(tensor: torch.Tensor, bit_depth: int = 8) -> np.ndarray:
         tensor = tensor[0]
     values = tensor.detach().float().clamp(0, 1).cpu().numpy().transpose(1, 2, 0)
     if bit_depth == 8:
-        return np.rint(values * 255).astype(np.uint8)
+        return np.rint(values * 255).astype(np.uint8)  # the same levels as quantize_8bit
     if bit_depth == 16:
         return np.rint(values * 65535).astype(np.uint16)
     if bit_depth == 32:

@@ -231,22 +231,59 @@ class TrainingConfig:
         return path
 
 
+def _coerce(name: str, value: Any, default: Any) -> Any:
+    """Convert ``value`` to the type of the field's default (YAML reads ``1e-3`` as a string)."""
+    if default is None or value is None:
+        return value
+    try:
+        if isinstance(default, bool):
+            if not isinstance(value, bool):
+                raise ValueError
+            return value
+        if isinstance(default, int):
+            number = float(value)
+            if number != int(number):
+                raise ValueError
+            return int(number)
+        if isinstance(default, float):
+            return float(value)
+        if isinstance(default, (list, tuple)):
+            if not isinstance(value, (list, tuple)):
+                raise ValueError
+            items = [_coerce(name, item, default[0]) if default else item for item in value]
+            return type(default)(items)
+    except (TypeError, ValueError):
+        raise ValueError(f"training config: {name}={value!r} is not a valid {type(default).__name__}") from None
+    return value
+
+
+def _default_of(field_: dataclasses.Field) -> Any:
+    if field_.default is not dataclasses.MISSING:
+        return field_.default
+    if field_.default_factory is not dataclasses.MISSING:
+        return field_.default_factory()
+    return None
+
+
 def _build_section(section: type, values: dict[str, Any], prefix: str):
-    known = {f.name for f in dataclasses.fields(section)}
-    unknown = sorted(set(values) - known)
+    fields = {f.name: f for f in dataclasses.fields(section)}
+    unknown = sorted(set(values) - set(fields))
     if unknown:
         raise ValueError(f"training config: unknown key(s) {[f'{prefix}.{key}' for key in unknown]}; "
-                         f"valid keys in '{prefix}': {sorted(known)}")
-    return section(**values)
+                         f"valid keys in '{prefix}': {sorted(fields)}")
+    return section(**{key: _coerce(f"{prefix}.{key}", value, _default_of(fields[key])) for key, value in values.items()})
 
 
 def training_config_from_dict(values: dict[str, Any]) -> TrainingConfig:
     """Build a :class:`TrainingConfig` from nested dicts, rejecting unknown keys by name."""
-    known = {f.name for f in dataclasses.fields(TrainingConfig)}
-    unknown = sorted(set(values) - known)
+    fields = {f.name: f for f in dataclasses.fields(TrainingConfig)}
+    unknown = sorted(set(values) - set(fields))
     if unknown:
-        raise ValueError(f"training config: unknown key(s) {unknown}; valid top-level keys: {sorted(known)}")
-    return TrainingConfig(**copy.deepcopy(values))
+        raise ValueError(f"training config: unknown key(s) {unknown}; valid top-level keys: {sorted(fields)}")
+    sections = ("model", "data", "optimizer", "schedule")
+    values = {key: value if key in sections else _coerce(key, value, _default_of(fields[key]))
+              for key, value in copy.deepcopy(values).items()}
+    return TrainingConfig(**values)
 
 
 def load_training_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> TrainingConfig:

@@ -43,6 +43,7 @@ __all__ = [
     "TrainingResult",
     "TrainingDivergedError",
     "RunFolderError",
+    "NoCheckpointError",
     "train",
     "resolve_data_source",
     "SAMPLES_SOURCE",
@@ -54,6 +55,9 @@ SAMPLES_SOURCE = "hfdae:samples"
 CHECKPOINTS = "checkpoints"
 LATEST_POINTER = "latest"
 STATE_FILE = "trainer_state.json"
+# everything a run writes into its folder: what --overwrite may delete, and nothing else
+RUN_FILES = ("training_config.yaml", "log.jsonl", "log.jsonl.tmp", "learning_curve.png", CHECKPOINTS, "final",
+             "final.tmp", "best", "best.tmp")
 
 
 class TrainingDivergedError(RuntimeError):
@@ -61,7 +65,11 @@ class TrainingDivergedError(RuntimeError):
 
 
 class RunFolderError(FileExistsError):
-    """The run folder already holds a run (and neither resume nor overwrite was asked for), or holds nothing to resume."""
+    """The run folder already holds a run (and neither resume nor overwrite was asked for), or holds other files."""
+
+
+class NoCheckpointError(FileNotFoundError):
+    """``resume`` was asked for but the run folder holds no complete checkpoint."""
 
 
 @dataclass
@@ -152,12 +160,13 @@ class Trainer:
         self.records: list[dict] = []
         self._start_time = time.time()
         self._elapsed_before_resume = 0.0
+        self._last_validation_at: int | None = None
 
         self.dataset, self.loader = self._build_data()
         self.validation_images = self._load_validation_images()
-        self.model, self.optimizer = self.accelerator.prepare(self.model, self.optimizer)
-        if config.compile:
+        if config.compile:  # before prepare, so that DDP wraps the compiled module
             self.model = torch.compile(self.model)
+        self.model, self.optimizer = self.accelerator.prepare(self.model, self.optimizer)
         if resume:
             self._load_checkpoint()
 
@@ -174,6 +183,11 @@ class Trainer:
                 " --num_processes N ...` or `ACCELERATE_USE_CPU=1 torchrun --nproc_per_node N ...`"
             )
 
+    def _bare_model(self) -> DenoisingAutoencoder:
+        """The model without DDP or torch.compile wrappers (for saving, validation, checks)."""
+        model = self.accelerator.unwrap_model(self.model, keep_torch_compile=False)
+        return getattr(model, "_orig_mod", model)  # a compiled module inside DDP
+
     @property
     def is_main(self) -> bool:
         return self.accelerator.is_main_process
@@ -182,16 +196,26 @@ class Trainer:
         holds_run = (self.output_dir / "training_config.yaml").exists() or (self.output_dir / CHECKPOINTS).exists()
         if resume:
             if self._latest_checkpoint() is None:
-                raise RunFolderError(f"{self.output_dir}: no checkpoint to resume from")
+                raise NoCheckpointError(f"{self.output_dir}: no checkpoint to resume from")
         elif holds_run and not overwrite:
             raise RunFolderError(
                 f"{self.output_dir} already holds a training run; pass resume=True (--resume) to continue it or"
                 " overwrite=True (--overwrite) to replace it"
             )
         self.accelerator.wait_for_everyone()
+        if overwrite and self.output_dir.exists():
+            foreign = sorted(path.name for path in self.output_dir.iterdir() if path.name not in RUN_FILES)
+            if foreign:
+                raise RunFolderError(
+                    f"{self.output_dir} holds files that are not a training run's ({', '.join(foreign[:5])}):"
+                    " refusing to overwrite it; choose another output_dir"
+                )
+        self.accelerator.wait_for_everyone()
         if self.is_main:
-            if overwrite and self.output_dir.exists():
-                shutil.rmtree(self.output_dir)
+            if overwrite:
+                for name in RUN_FILES:
+                    path = self.output_dir / name
+                    shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
             self.output_dir.mkdir(parents=True, exist_ok=True)
             if resume:
                 self._warn_about_config_changes()
@@ -230,8 +254,10 @@ class Trainer:
         from .data import crop_dataset, make_dataloader
 
         data = self.config.data
+        with self.accelerator.main_process_first():  # the main process writes the sample cache once
+            source = resolve_data_source(data.source)
         dataset = crop_dataset(
-            resolve_data_source(data.source),
+            source,
             crop_size=data.crop_size,
             channels=self.model.config.image_channels,
             split=data.split,
@@ -310,7 +336,9 @@ class Trainer:
                 if next_validation is not None and self.images_seen >= next_validation:
                     self._validate()
                     next_validation = self._next_multiple(config.validate_every_images)
-                if self.images_seen >= next_checkpoint and self.images_seen < config.max_images:
+                # only between optimiser steps: a checkpoint never splits a gradient-accumulation cycle
+                if (self.images_seen >= next_checkpoint and self.images_seen < config.max_images
+                        and accelerator.sync_gradients):
                     self.save_checkpoint()
                     next_checkpoint = self._next_multiple(config.checkpoint_every_images)
                 if self.images_seen >= config.max_images:
@@ -325,7 +353,7 @@ class Trainer:
                     )
                 self.epoch += 1
         progress.close()
-        if config.validate_every_images == 0 or not self.records or "validation_psnr" not in self.records[-1]:
+        if self._last_validation_at != self.images_seen:  # decided alike on every process
             self._validate()
         return self._finish()
 
@@ -368,7 +396,7 @@ class Trainer:
         )
 
     def _check_parameters_finite(self, learning_rate: float) -> None:
-        for name, parameter in self.accelerator.unwrap_model(self.model).named_parameters():
+        for name, parameter in self._bare_model().named_parameters():
             if not torch.isfinite(parameter).all():
                 self._diverged(f"parameter {name} is not finite", learning_rate)
 
@@ -382,11 +410,12 @@ class Trainer:
 
     def _validate(self) -> float | None:
         self.accelerator.wait_for_everyone()
+        self._last_validation_at = self.images_seen
         value = None
         if self.is_main and self.validation_images:
             from .evaluation import AVERAGE, CHAPTER_CONDITIONS, Method, evaluate
 
-            model = self.accelerator.unwrap_model(self.model)
+            model = self._bare_model()
             report = evaluate([Method.from_model(model, "model")], self.validation_images, "seed",
                               seed=self.config.seed, with_ssim=False, progress=False)
             model.train()
@@ -417,8 +446,7 @@ class Trainer:
         return complete[-1] if complete else None
 
     def _model_for_saving(self) -> DenoisingAutoencoder:
-        model = self.accelerator.unwrap_model(self.model)
-        model = getattr(model, "_orig_mod", model)  # torch.compile wrapper
+        model = self._bare_model()
         model.config.images_seen = self.images_seen
         model.config.training_summary = self._training_summary()
         return model
@@ -445,13 +473,14 @@ class Trainer:
         accelerator.wait_for_everyone()
         # every process saves its own data position (processes may hold different file counts, so
         # their epochs can drift apart by one)
-        torch.save({"epoch": self.epoch,
-                    "loader": self.loader.state_dict() if hasattr(self.loader, "state_dict") else {}},
+        torch.save({"epoch": self.epoch, "loader": self.loader.state_dict()},
                    staging / f"data_state_rank{accelerator.process_index}.pt")
         accelerator.wait_for_everyone()
         if self.is_main:
             self._model_for_saving().save_pretrained(staging / "model")
             torch.save(self.optimizer.state_dict(), staging / "optimizer.pt")
+            if accelerator.scaler is not None:  # fp16 loss scaling
+                torch.save(accelerator.scaler.state_dict(), staging / "scaler.pt")
             torch.save({"cpu": torch.get_rng_state(),
                         "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []},
                        staging / "rng_state.pt")
@@ -492,14 +521,15 @@ class Trainer:
             )
         from safetensors.torch import load_file
 
-        model = self.accelerator.unwrap_model(self.model)
-        model = getattr(model, "_orig_mod", model)
+        model = self._bare_model()
         weights = load_file(checkpoint / "model" / "model.safetensors", device=str(self.accelerator.device))
         missing, unexpected = model.load_state_dict(weights, strict=False)
         if missing or unexpected:
             raise RuntimeError(f"{checkpoint}: checkpoint does not match the model: missing {missing}, unexpected {unexpected}")
         self.optimizer.load_state_dict(torch.load(checkpoint / "optimizer.pt", weights_only=True,
                                                   map_location=self.accelerator.device))
+        if self.accelerator.scaler is not None and (checkpoint / "scaler.pt").is_file():
+            self.accelerator.scaler.load_state_dict(torch.load(checkpoint / "scaler.pt", weights_only=True))
         rng = torch.load(checkpoint / "rng_state.pt", weights_only=True)
         torch.set_rng_state(rng["cpu"])
         if rng["cuda"] and torch.cuda.is_available():
@@ -508,16 +538,20 @@ class Trainer:
         self.images_seen = state["images_seen"]
         self.steps = state["steps"]
         self.epoch = data_state["epoch"]
-        self.best_validation_psnr = state["best_validation_psnr"]
+        # best/ may have been written after this checkpoint: its own record of its PSNR wins
+        best_config = self.output_dir / "best" / "config.json"
+        best_summary = json.loads(best_config.read_text()).get("training_summary") if best_config.is_file() else None
+        self.best_validation_psnr = (best_summary or {}).get("best_validation_psnr", state["best_validation_psnr"])
         self._elapsed_before_resume = state.get("elapsed_seconds", 0.0)
         self._start_time = time.time()
         self.dataset.set_epoch(self.epoch)
-        if data_state["loader"] and hasattr(self.loader, "load_state_dict"):
-            self.loader.load_state_dict(data_state["loader"])
-        self.records = self._read_log(up_to=self.images_seen)
-        if self.is_main:  # records written after the checkpoint will be written again
-            with open(self.output_dir / "log.jsonl", "w") as log:
-                log.writelines(json.dumps(record) + "\n" for record in self.records)
+        self.loader.load_state_dict(data_state["loader"])
+        if self.is_main:  # records written after the checkpoint will be written again: drop them
+            self.records = self._read_log(up_to=self.images_seen)
+            staging = self.output_dir / "log.jsonl.tmp"
+            staging.write_text("".join(json.dumps(record) + "\n" for record in self.records))
+            os.replace(staging, self.output_dir / "log.jsonl")
+        self.accelerator.wait_for_everyone()
         logger.info("resumed %s at %d images seen", checkpoint, self.images_seen)
 
     def _read_log(self, up_to: int) -> list[dict]:

@@ -54,13 +54,21 @@ def test_seed_protocol_has_five_outputs_and_their_average(clean_images):
     assert summary["mean"] == pytest.approx(np.mean(values)) and summary["std"] == pytest.approx(np.std(values))
 
 
-def test_awgn_protocol_follows_the_published_recipe(clean_images):
-    name, clean = clean_images[0]
-    (case,) = degraded_cases(clean.unsqueeze(0), name, "awgn", sigmas=(25,))
-    expected_noise = np.random.RandomState(0).normal(0, 25 / 255, clean.permute(1, 2, 0).shape)
+@pytest.mark.parametrize("index", [0, 1])
+@pytest.mark.parametrize("sigma", [15, 50])
+def test_awgn_protocol_follows_the_published_recipe(clean_images, index, sigma):
+    name, clean = clean_images[index]
+    (case,) = degraded_cases(clean.unsqueeze(0), name, "awgn", sigmas=(sigma,))
+    # numpy seed 0 for EVERY image, drawn in H x W x C order
+    expected_noise = np.random.RandomState(0).normal(0, sigma / 255, clean.permute(1, 2, 0).shape)
     torch.testing.assert_close(case.degraded[0].permute(1, 2, 0).double() - clean.permute(1, 2, 0).double(),
                                torch.from_numpy(expected_noise), atol=1e-6, rtol=0)
     assert case.degraded.min() < 0 or case.degraded.max() > 1  # the noisy input is not clipped
+
+
+def test_awgn_floor_is_the_quantized_noisy_input(clean_images):
+    name, clean = clean_images[0]
+    (case,) = degraded_cases(clean.unsqueeze(0), name, "awgn", sigmas=(25,))
     report = evaluate([Method.noisy_input()], clean_images[:1], "awgn", sigmas=(25,), with_ssim=False, progress=False)
     quantized = torch.round(case.degraded.clamp(0, 1) * 255) / 255
     assert report.values["input (no restoration)"]["sigma25"]["psnr"][name] == pytest.approx(
@@ -86,6 +94,13 @@ def test_bad_baseline_specs_are_named():
         build_method("dncnn")
     with pytest.raises(FileNotFoundError, match="nothing.pth"):
         build_method("dncnn=/nothing.pth")
+
+
+def test_awgn_refuses_data_of_another_channel_count(tmp_path, clean_images):
+    save_image(clean_images[0][1][:1], tmp_path / "data" / "gray.png")  # a gray image
+    make_model("small").save_pretrained(tmp_path / "model")  # a colour model
+    code = main(["evaluate", str(tmp_path / "model"), "--data", str(tmp_path / "data"), "--protocol", "awgn"])
+    assert code == 2
 
 
 def test_evaluate_command_reports_unreadable_images_and_writes_results(tmp_path, capsys, clean_images):

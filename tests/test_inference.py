@@ -90,13 +90,29 @@ def test_tiled_restoration_matches_whole_image(tile, overlap):
     assert abs(float(psnr(tiled, clean)[0]) - float(psnr(whole, clean)[0])) < 0.05
 
 
-def test_self_ensemble_shape_and_identity_for_a_symmetric_model():
-    model = make_model("small", predict_residual=True).eval()
+def test_self_ensemble_is_the_mean_over_the_eight_transforms():
+    model = make_model("small").eval()
+    images = torch.rand(1, 3, 20, 28)
+    expected = torch.zeros_like(images)
     with torch.no_grad():
-        model.output_conv.weight.zero_()
-        model.output_conv.bias.zero_()
-    images = torch.rand(2, 3, 20, 28)
-    torch.testing.assert_close(restore(model, images, self_ensemble=True), images)
+        for flip in (False, True):
+            flipped = images.flip(-1) if flip else images
+            for turns in range(4):
+                out = torch.rot90(model(torch.rot90(flipped, turns, (-2, -1))).reconstruction, -turns, (-2, -1))
+                expected += (out.flip(-1) if flip else out) / 8
+    torch.testing.assert_close(restore(model, images, self_ensemble=True), expected.clamp(0, 1))
+    assert not torch.allclose(restore(model, images), expected.clamp(0, 1))  # the ensemble changes the result
+
+
+def test_integer_tensors_are_refused():
+    with pytest.raises(ValueError, match="uint8"):
+        restore(make_model("small"), torch.zeros(1, 3, 8, 8, dtype=torch.uint8))
+
+
+def test_denoise_files_refuses_to_overwrite_its_inputs(tmp_path):
+    write_sample_folder(tmp_path / "photos", names=("coins",))
+    with pytest.raises(ValueError, match="own input"):
+        denoise_files(make_model("small"), [tmp_path / "photos"], tmp_path / "photos", progress=False)
 
 
 def test_tile_overlap_must_be_smaller_than_the_tile():

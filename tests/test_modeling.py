@@ -54,6 +54,7 @@ def test_save_load_round_trip_is_exact(preset, colour_space, tmp_path):
     assert sorted(path.name for path in tmp_path.iterdir()) == ["config.json", "model.safetensors"]
     loaded = AutoModel.from_pretrained(tmp_path)
     assert isinstance(loaded, DenoisingAutoencoder) and not loaded.training
+    assert list(model.state_dict()) == list(loaded.state_dict())
     for (name, tensor), (loaded_name, loaded_tensor) in zip(model.state_dict().items(), loaded.state_dict().items()):
         assert name == loaded_name and torch.equal(tensor, loaded_tensor), name
     images = torch.rand(2, model.config.image_channels, 37, 53)
@@ -157,6 +158,11 @@ def test_extra_input_channels_are_required_when_configured():
     assert model(images, extra_inputs=torch.zeros(1, 1, 16, 16)).reconstruction.shape == images.shape
 
 
+def test_misspelled_forward_arguments_raise():
+    with pytest.raises(TypeError, match="label"):
+        make_model("small")(torch.rand(1, 3, 8, 8), label=torch.rand(1, 3, 8, 8))
+
+
 def test_wrong_input_channels_are_named():
     model = make_model("small").eval()
     with pytest.raises(ValueError, match="pixel_values"):
@@ -216,9 +222,9 @@ def test_unexpected_tensor_fails_naming_it(saved_small):
 
 def test_wrongly_shaped_tensor_fails_naming_it(saved_small):
     config = json.loads((saved_small / "config.json").read_text())
-    config["widths"] = [16, 64, 128]
+    config["widths"] = [width * 2 for width in config["widths"]]
     (saved_small / "config.json").write_text(json.dumps(config))
-    with pytest.raises(CheckpointError, match=r"mismatched keys: decoder\.levels\.1\.0\.conv1\.weight \(checkpoint"):
+    with pytest.raises(CheckpointError, match=r"mismatched keys: \S+\.weight \(checkpoint \(\d+, \d+, \d, \d\) vs model"):
         DenoisingAutoencoder.from_pretrained(saved_small)
 
 

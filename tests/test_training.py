@@ -14,7 +14,7 @@ from hfdae.recipe import (
     parse_override_arguments,
 )
 from hfdae.samples import SAMPLE_NAMES, sample_image
-from hfdae.training import RunFolderError, Trainer, TrainingDivergedError
+from hfdae.training import NoCheckpointError, RunFolderError, Trainer, TrainingDivergedError
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 
@@ -152,8 +152,14 @@ def test_a_run_folder_is_never_overwritten_by_accident(image_folder, tmp_path):
     with pytest.raises(RunFolderError, match="--resume"):
         Trainer(config)
     Trainer(config, overwrite=True).train()
-    with pytest.raises(RunFolderError, match="no checkpoint"):
+    with pytest.raises(NoCheckpointError, match="no checkpoint"):
         Trainer(tiny_config(image_folder, tmp_path / "empty"), resume=True)
+    precious = tmp_path / "notes"
+    precious.mkdir()
+    (precious / "thesis.tex").write_text("years of work")
+    with pytest.raises(RunFolderError, match="thesis.tex"):
+        Trainer(tiny_config(image_folder, precious, max_images=8), overwrite=True)
+    assert (precious / "thesis.tex").exists()
 
 
 def test_step_schedule_changes_at_the_right_image_counts(image_folder, tmp_path):
@@ -171,10 +177,10 @@ def test_step_schedule_changes_at_the_right_image_counts(image_folder, tmp_path)
 
 def test_cosine_schedule_warms_up_and_decays():
     schedule = LearningRateSchedule(
-        ScheduleRecipe(name="cosine", learning_rate=1.0, warmup_images=10, final_learning_rate=0.1), 110
+        ScheduleRecipe(name="cosine", learning_rate=1.0, warmup_images=10, final_learning_rate=0.2), 110
     )
-    assert schedule(0) == pytest.approx(0.1) and schedule(9) == pytest.approx(1.0)
-    assert schedule(60) == pytest.approx(0.55) and schedule(110) == pytest.approx(0.1)
+    assert schedule(0) == pytest.approx(0.1) and schedule(4) == pytest.approx(0.5) and schedule(9) == pytest.approx(1.0)
+    assert schedule(60) == pytest.approx(0.6) and schedule(110) == pytest.approx(0.2)
 
 
 def test_the_process_count_is_checked(image_folder, tmp_path, monkeypatch):
@@ -184,10 +190,15 @@ def test_the_process_count_is_checked(image_folder, tmp_path, monkeypatch):
 
 
 def test_config_overrides_and_errors(tmp_path):
-    overrides = parse_override_arguments(["--optimizer.name", "momentum", "--max_images=100", "--data.crop-size", "64"])
-    assert overrides == {"optimizer.name": "momentum", "max_images": 100, "data.crop_size": 64}
+    overrides = parse_override_arguments(["--optimizer.name", "momentum", "--max_images=100", "--data.crop-size", "64",
+                                          "--schedule.learning_rate", "1e-3", "--optimizer.eps", "1e-8"])
+    assert overrides["optimizer.name"] == "momentum" and overrides["data.crop_size"] == 64
     config = load_training_config(CONFIGS / "seed-skip.yaml", overrides)
     assert (config.optimizer.name, config.max_images, config.data.crop_size) == ("momentum", 100, 64)
+    # YAML reads 1e-3 as a string: the config converts it to the field's type
+    assert config.schedule.learning_rate == 1e-3 and config.optimizer.eps == 1e-8
+    with pytest.raises(ValueError, match="batch_size"):
+        load_training_config(None, {"batch_size": 16.5})
     with pytest.raises(ValueError, match="optimizer.nme"):
         load_training_config(None, {"optimizer.nme": "adam"})
     with pytest.raises(ValueError, match="optimizer.name"):
@@ -207,7 +218,9 @@ def _two_process_run(output_dir: str, image_folder: str) -> None:
 
     # the forked workers inherit this process's (single-process) Accelerate singleton: start afresh
     AcceleratorState._reset_state(reset_partial_state=True)
-    trainer = Trainer(tiny_config(image_folder, f"{output_dir}/run", max_images=64, expected_processes=2))
+    # validation at the last step too: the processes must agree on whether to validate again at the end
+    trainer = Trainer(tiny_config(image_folder, f"{output_dir}/run", max_images=64, expected_processes=2,
+                                  validate_every_images=32))
     result = trainer.train()
     model = trainer.accelerator.unwrap_model(trainer.model)
     torch.save(
@@ -261,19 +274,17 @@ def test_train_command_line(image_folder, tmp_path, capsys):
     assert "--resume" in capsys.readouterr().err
 
 
-def test_gradient_accumulation_counts_every_micro_batch(image_folder, tmp_path):
+def test_gradient_accumulation_updates_once_per_cycle(image_folder, tmp_path):
     config = tiny_config(image_folder, tmp_path / "run", max_images=32, gradient_accumulation_steps=2)
     trainer = Trainer(config)
-    updates = {"count": 0}
-    original_step = trainer.optimizer.step
+    snapshots = []
 
-    def counting_step(*args, **kwargs):
-        # accelerate's wrapped optimizer skips the update on non-final micro-batches
-        if trainer.accelerator.sync_gradients:
-            updates["count"] += 1
-        return original_step(*args, **kwargs)
+    def record_parameters(module, inputs, output):
+        snapshots.append(next(module.parameters()).detach().clone())
 
-    trainer.optimizer.step = counting_step
+    trainer.model.register_forward_hook(record_parameters)
     result = trainer.train()
     assert result.images_seen == 32 and result.steps == 8
-    assert updates["count"] == 4
+    # parameters change between micro-batches 2k-1 and 2k+1 (an update), never within a cycle
+    changes = [not torch.equal(before, after) for before, after in zip(snapshots, snapshots[1:])]
+    assert changes == [False, True] * 3 + [False]
