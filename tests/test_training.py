@@ -218,6 +218,7 @@ def _two_process_run(output_dir: str, image_folder: str) -> None:
 
     # the forked workers inherit this process's (single-process) Accelerate singleton: start afresh
     AcceleratorState._reset_state(reset_partial_state=True)
+    torch.set_num_threads(1)  # two processes on two cores: spinning thread pools would starve each other
     # validation at the last step too: the processes must agree on whether to validate again at the end
     trainer = Trainer(tiny_config(image_folder, f"{output_dir}/run", max_images=64, expected_processes=2,
                                   validate_every_images=32))
@@ -276,6 +277,7 @@ def test_train_command_line(image_folder, tmp_path, capsys):
 
 def test_gradient_accumulation_updates_once_per_cycle(image_folder, tmp_path):
     config = tiny_config(image_folder, tmp_path / "run", max_images=32, gradient_accumulation_steps=2)
+    config.data.validation_images = 0  # only training forwards below
     trainer = Trainer(config)
     snapshots = []
 
