@@ -51,6 +51,11 @@ def build_parser() -> argparse.ArgumentParser:
     lr_find.add_argument("--images-per-rate", type=int, default=2000, help="training images per trial")
     lr_find.add_argument("--output", default="lr_find", help="folder for the plot and results.json")
 
+    curve = commands.add_parser("curve", help="redraw a run's learning curve from its log.jsonl")
+    curve.add_argument("run_dir", help="a training run folder")
+    curve.add_argument("--window", type=int, default=50, help="moving average over this many records (default 50)")
+    curve.add_argument("--output", default=None, help="PNG path (default: RUN_DIR/learning_curve.png)")
+
     evaluate = commands.add_parser(
         "evaluate", help="PSNR/SSIM of models and baselines on a test folder (chapter or AWGN protocol), one table"
     )
@@ -180,6 +185,22 @@ def _run_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_curve(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    from .plots import learning_curve
+
+    log = Path(args.run_dir) / "log.jsonl"
+    if not log.is_file():
+        raise FileNotFoundError(f"{log}: no training log here")
+    records = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+    path = learning_curve(records, args.output or Path(args.run_dir) / "learning_curve.png", window=args.window,
+                          title=Path(args.run_dir).name)
+    print(f"wrote {path}")
+    return 0
+
+
 def _run_presets(args: argparse.Namespace) -> int:
     from .profiling import preset_table
 
@@ -190,7 +211,8 @@ def _run_presets(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``hfdae`` console script."""
     args, extra = build_parser().parse_known_args(argv)
-    handlers = {"demo": _run_demo, "denoise": _run_denoise, "presets": _run_presets, "evaluate": _run_evaluate}
+    handlers = {"demo": _run_demo, "denoise": _run_denoise, "presets": _run_presets, "evaluate": _run_evaluate,
+                "curve": _run_curve}
     takes_overrides = {"train": _run_train, "lr-find": _run_lr_find}
     if extra and args.command not in takes_overrides:
         build_parser().error(f"unrecognized arguments: {' '.join(extra)}")

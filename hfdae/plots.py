@@ -83,13 +83,20 @@ def restoration_panel(rows: list[PanelRow], path: str | Path, title: str | None 
 
 
 def moving_average(values: list[float], window: int) -> list[float]:
-    """Trailing moving average (shorter windows at the start), as the chapter's curves are smoothed."""
-    averaged, total = [], 0.0
-    for index, value in enumerate(values):
-        total += value
-        if index >= window:
-            total -= values[index - window]
-        averaged.append(total / min(index + 1, window))
+    """Centred moving average over ``window`` records, the window shrinking symmetrically at both ends.
+
+    The chapter smooths its curves with a 50-record moving average; centring it (rather than trailing)
+    keeps the steep start of a run from leaking into later points and from producing a jump once the
+    first records leave the window.
+    """
+    import numpy as np
+
+    array = np.asarray(values, dtype=float)
+    prefix = np.concatenate([[0.0], np.cumsum(array)])
+    averaged = []
+    for index in range(len(array)):
+        half = min(window // 2, index, len(array) - 1 - index)
+        averaged.append(float((prefix[index + half + 1] - prefix[index - half]) / (2 * half + 1)))
     return averaged
 
 
