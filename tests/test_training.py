@@ -1,4 +1,5 @@
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -213,33 +214,38 @@ def test_every_shipped_config_loads(name):
     assert config.model.preset in ("small", "noskip", "skip")
 
 
-def _two_process_run(output_dir: str, image_folder: str) -> None:
-    from accelerate.state import AcceleratorState
+TWO_PROCESS_WORKER = """
+import sys, torch
+sys.path.insert(0, {tests!r})
+from test_training import tiny_config
+from hfdae.training import Trainer
+# validation at the last step too: the processes must agree on whether to validate again at the end
+trainer = Trainer(tiny_config({images!r}, {output!r} + "/run", max_images=64, expected_processes=2,
+                              validate_every_images=32))
+result = trainer.train()
+model = trainer._bare_model()
+torch.save({{"steps": result.steps, "images_seen": result.images_seen,
+             "num_processes": trainer.accelerator.num_processes,
+             "parameters": torch.cat([p.detach().flatten() for p in model.parameters()])}},
+           {output!r} + f"/rank{{trainer.accelerator.process_index}}.pt")
+"""
 
-    # the forked workers inherit this process's (single-process) Accelerate singleton: start afresh
-    AcceleratorState._reset_state(reset_partial_state=True)
-    torch.set_num_threads(1)  # two processes on two cores: spinning thread pools would starve each other
-    # validation at the last step too: the processes must agree on whether to validate again at the end
-    trainer = Trainer(tiny_config(image_folder, f"{output_dir}/run", max_images=64, expected_processes=2,
-                                  validate_every_images=32))
-    result = trainer.train()
-    model = trainer.accelerator.unwrap_model(trainer.model)
-    torch.save(
-        {
-            "steps": result.steps,
-            "images_seen": result.images_seen,
-            "num_processes": trainer.accelerator.num_processes,
-            "parameters": torch.cat([p.detach().flatten() for p in model.parameters()]),
-        },
-        f"{output_dir}/rank{trainer.accelerator.process_index}.pt",
+
+def test_two_cpu_processes_train_one_model(image_folder, tmp_path):
+    """Two gloo processes launched as a user would (torchrun in CPU mode), not forked from pytest:
+    a fork after torch's thread pool has started can deadlock."""
+    import subprocess
+    import sys
+
+    worker = tmp_path / "worker.py"
+    worker.write_text(TWO_PROCESS_WORKER.format(tests=str(Path(__file__).parent), images=str(image_folder),
+                                                output=str(tmp_path)))
+    environment = {**os.environ, "ACCELERATE_USE_CPU": "1", "OMP_NUM_THREADS": "1"}
+    completed = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(worker)],
+        env=environment, capture_output=True, text=True, timeout=300,
     )
-
-
-def test_two_cpu_processes_train_one_model(image_folder, tmp_path, monkeypatch):
-    from accelerate import debug_launcher
-
-    monkeypatch.setenv("ACCELERATE_USE_CPU", "1")
-    debug_launcher(_two_process_run, args=(str(tmp_path), str(image_folder)), num_processes=2)
+    assert completed.returncode == 0, completed.stderr[-3000:]
     ranks = [torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in (0, 1)]
     assert all(rank["num_processes"] == 2 for rank in ranks)
     # 64 images with batch 4 on each of 2 processes: 8 steps of 8 images (the global batch)
