@@ -617,7 +617,7 @@ class Trainer:
 
 
 class _IntervalStats:
-    """Sums of the step values between two log records (tensors: no per-step device sync)."""
+    """Sums of the step values between two log records, kept as tensors until the record is written."""
 
     def __init__(self) -> None:
         self.sums: torch.Tensor | None = None
