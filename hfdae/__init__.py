@@ -17,6 +17,8 @@ from .modeling_hfdae import (
 )
 
 from .inference import denoise_files, denoise_image, is_trained, load_model, restore
+from .zoo import ZOO, ZooEntry, list_zoo
+from .acceleration import fold_batch_norm, prepare_for_inference
 
 __version__ = "0.1.0"
 
@@ -33,6 +35,11 @@ __all__ = [
     "denoise_image",
     "is_trained",
     "list_presets",
+    "list_zoo",
+    "fold_batch_norm",
+    "prepare_for_inference",
+    "ZOO",
+    "ZooEntry",
     "load_model",
     "restore",
     "out_of_range_penalty",

@@ -287,9 +287,9 @@ def gaussian_smooth(image: torch.Tensor, sigma: float) -> torch.Tensor:
     offsets = torch.arange(-radius, radius + 1, dtype=torch.float32, device=image.device)
     kernel = torch.exp(-0.5 * (offsets / sigma) ** 2)
     kernel = (kernel / kernel.sum()).to(image.dtype)
-    channels = image.shape[1]
-    mode = "reflect" if min(image.shape[-2:]) > radius else "replicate"
-    padded = F.pad(image, (radius, radius, radius, radius), mode=mode)
-    horizontal = kernel.view(1, 1, 1, -1).expand(channels, 1, 1, -1)
-    vertical = kernel.view(1, 1, -1, 1).expand(channels, 1, -1, 1)
-    return F.conv2d(F.conv2d(padded, horizontal, groups=channels), vertical, groups=channels)
+    batch, channels, height, width = image.shape
+    mode = "reflect" if min(height, width) > radius else "replicate"
+    # every channel as its own one-channel image: one fixed kernel (also exportable to ONNX)
+    planes = F.pad(image.reshape(batch * channels, 1, height, width), (radius, radius, radius, radius), mode=mode)
+    smoothed = F.conv2d(F.conv2d(planes, kernel.view(1, 1, 1, -1)), kernel.view(1, 1, -1, 1))
+    return smoothed.reshape(batch, channels, height, width)

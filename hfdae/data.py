@@ -510,6 +510,20 @@ def _random_crop(pixels: np.ndarray, crop_size: int, rng: np.random.Generator, f
     return np.ascontiguousarray(crop)  # a small copy, not a view that keeps the whole image alive
 
 
+OVEREXPOSURE_MAX_GAIN = 2.0
+
+
+def _overexpose(crop: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Brighten a crop by a random gain in [1, OVEREXPOSURE_MAX_GAIN] and clip: clipped highlights.
+
+    Photos with blown-out skies have large areas at exactly the top value; without such clean
+    targets a model mistakes them for dense salt noise and paints over them.
+    """
+    top = np.iinfo(crop.dtype).max
+    gain = 1.0 + (OVEREXPOSURE_MAX_GAIN - 1.0) * rng.random()
+    return np.minimum(np.rint(crop.astype(np.float32) * gain), top).astype(crop.dtype)
+
+
 def _name_entropy(name: str) -> int:
     # Python's hash() is salted per process; sha1 gives every worker and run the same number.
     return int.from_bytes(hashlib.sha1(name.encode("utf-8")).digest()[:8], "big")
@@ -525,8 +539,9 @@ class _CropSampler:
     """
 
     def __init__(self, crop_size: int, channels: int, flips: bool, crops_per_image: int, seed: int,
-                 source_label: str, record_count: int | None):
+                 source_label: str, record_count: int | None, overexposure: float = 0.0):
         self.crop_size = crop_size
+        self.overexposure = overexposure
         self.channels = channels
         self.flips = flips
         self.crops_per_image = crops_per_image
@@ -552,7 +567,10 @@ class _CropSampler:
             self._decoded += 1
             rng = np.random.default_rng([self.seed, epoch, _name_entropy(name)])
             for _ in range(self.crops_per_image):
-                crops.append(_random_crop(pixels, self.crop_size, rng, self.flips))
+                crop = _random_crop(pixels, self.crop_size, rng, self.flips)
+                if self.overexposure > 0 and rng.random() < self.overexposure:
+                    crop = _overexpose(crop, rng)
+                crops.append(crop)
                 names.append(name)
         return {"crop": crops, "name": names}
 
@@ -595,6 +613,7 @@ def crop_dataset(
     num_processes: int = 1,
     process_index: int = 0,
     image_column: str | None = None,
+    overexposure: float = 0.0,
 ) -> datasets.IterableDataset:
     """A streaming dataset of random clean training crops ``{"crop": array, "name": str}``.
 
@@ -626,6 +645,8 @@ def crop_dataset(
             (``split_dataset_by_node``), so each file is read once per epoch overall.
         process_index: this process's rank, ``0 <= process_index < num_processes``.
         image_column: parquet/Hub image column; see :func:`image_records`.
+        overexposure: fraction of crops brightened by a random gain in [1, 2] and clipped, so that
+            clean targets include blown-out highlights (large areas at the top value).
 
     Returns:
         A ``datasets.IterableDataset``; batch it with :func:`make_dataloader` (or :func:`collate_crops`).
@@ -639,6 +660,8 @@ def crop_dataset(
         raise ValueError(f"channels must be 1 or 3, got {channels}")
     if crops_per_image < 1:
         raise ValueError(f"crops_per_image must be at least 1, got {crops_per_image}")
+    if not 0.0 <= overexposure <= 1.0:
+        raise ValueError(f"overexposure must be a fraction in [0, 1], got {overexposure}")
     if shuffle_buffer < 0 or seed < 0:
         raise ValueError(f"shuffle_buffer and seed must be non-negative, got {shuffle_buffer} and {seed}")
     if num_processes < 1 or not 0 <= process_index < num_processes:
@@ -647,7 +670,7 @@ def crop_dataset(
     if plan.generator is not None:
         _check_some_record_decodes(plan)
     sampler = _CropSampler(crop_size, channels, flips, crops_per_image, seed, plan.label,
-                           plan.record_count if plan.kind == "images" else None)
+                           plan.record_count if plan.kind == "images" else None, overexposure)
     dataset = records.map(sampler, batched=True, batch_size=1, remove_columns=["image", "name"])
     if shuffle_buffer > 0:
         dataset = dataset.shuffle(seed=seed, buffer_size=shuffle_buffer)

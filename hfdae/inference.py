@@ -18,6 +18,8 @@ import torch
 
 from .configuration_hfdae import DenoisingAutoencoderConfig
 from .modeling_hfdae import DenoisingAutoencoder
+from .acceleration import inference_autocast, inference_precision, prepare_for_inference
+from .zoo import ZOO, resolve_zoo_name
 from .processing import ImageLike, ImageReadError, list_image_files, read_image, save_image, to_tensor
 
 __all__ = [
@@ -61,8 +63,9 @@ def load_model(
     """Load a model in eval mode.
 
     Args:
-        name_or_path: ``None`` or ``"default"`` for the embedded default; a local folder made by
-            ``save_pretrained``; or a Hugging Face Hub repo id (``"org/name"``).
+        name_or_path: ``None`` or ``"default"`` for the embedded default; a zoo name (``"colour"``,
+            ``"skip"`` ...; see :mod:`hfdae.zoo`); a local folder made by ``save_pretrained``; or a
+            Hugging Face Hub repo id (``"org/name"``).
         device: where to put the model.
         dtype: optional weight dtype (float32 by default).
         **from_pretrained_kwargs: passed to :meth:`DenoisingAutoencoder.from_pretrained`
@@ -76,12 +79,21 @@ def load_model(
         else:
             model = _untrained_default()
     else:
+        zoo_name = str(name_or_path) if str(name_or_path) in ZOO and not Path(name_or_path).exists() else None
+        if zoo_name is not None:
+            name_or_path = resolve_zoo_name(zoo_name, DEFAULT_MODEL_DIR)
         source = Path(name_or_path)
         if source.exists() and not source.is_dir():
             raise ValueError(f"{source}: a model is a folder with config.json and model.safetensors, not a file")
         if source.is_dir() and not (source / "config.json").is_file():
             raise FileNotFoundError(f"{source}: no config.json here; is this a folder made by save_pretrained?")
-        model = DenoisingAutoencoder.from_pretrained(str(name_or_path), **from_pretrained_kwargs)
+        try:
+            model = DenoisingAutoencoder.from_pretrained(str(name_or_path), **from_pretrained_kwargs)
+        except OSError as error:
+            if source.is_dir():
+                raise
+            where = f"zoo model {zoo_name!r}: not in the local zoo folder, so tried " if zoo_name else ""
+            raise OSError(f"{where}Hub repo {str(name_or_path)!r} could not be loaded: {error}") from error
     if not is_trained(model):
         warnings.warn(
             f"the model {name_or_path or DEFAULT_MODEL!r} is UNTRAINED (random weights): its output is not a"
@@ -119,6 +131,8 @@ def restore(
     tile_size: int | None | str = "auto",
     tile_overlap: int = DEFAULT_TILE_OVERLAP,
     self_ensemble: bool = False,
+    fast: bool = True,
+    precision: str = "auto",
 ) -> torch.Tensor:
     """Restore a batch of degraded images with ``model`` (in eval mode).
 
@@ -132,6 +146,10 @@ def restore(
             ``TILE_THRESHOLD_PIXELS`` with ``DEFAULT_TILE_SIZE``; None never tiles.
         tile_overlap: pixels shared by neighbouring tiles.
         self_ensemble: average the restorations of the 8 flips and rotations of the input (x8 cost).
+        fast: restore with an inference copy of the model (batch norm folded into the convolutions,
+            channels_last; :func:`hfdae.prepare_for_inference`); same output up to float rounding.
+        precision: ``"fp32"``, ``"bf16"`` (autocast) or ``"auto"``: bf16 only where it is native
+            (CUDA, CPUs with AVX512-BF16 or AMX); see :func:`hfdae.acceleration.inference_precision`.
 
     Returns:
         Restored images, same shape as ``images``, clamped to [0, 1], float32 on the input's device.
@@ -147,11 +165,16 @@ def restore(
     if tile_size is not None and tile_overlap >= tile_size:
         raise ValueError(f"tile_overlap={tile_overlap} must be smaller than tile_size={tile_size}")
 
+    network = prepare_for_inference(model) if fast else model
+    memory_format = torch.channels_last if fast else torch.contiguous_format
+    autocast = inference_autocast(inference_precision(precision, device), device)
+
     def forward(chunk: torch.Tensor) -> torch.Tensor:
-        chunk = chunk.to(device=device, dtype=dtype)
-        if self_ensemble:
-            return _self_ensemble(model, chunk)
-        return model(pixel_values=chunk).reconstruction.float()
+        chunk = chunk.to(device=device, dtype=dtype).contiguous(memory_format=memory_format)
+        with autocast:
+            if self_ensemble:
+                return _self_ensemble(network, chunk)
+            return network(pixel_values=chunk).reconstruction.float()
 
     was_training = model.training
     model.eval()

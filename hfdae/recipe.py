@@ -75,6 +75,7 @@ class DataRecipe:
         num_workers: DataLoader worker processes.
         degradations: the degradation spec (see :func:`hfdae.degradations.build_degradation`);
             ``"chapter"`` draws one of the four per image.
+        overexposure: fraction of clean crops given clipped highlights (see :func:`hfdae.data.crop_dataset`).
     """
 
     source: str = "hfdae:samples"
@@ -88,6 +89,7 @@ class DataRecipe:
     crops_per_image: int = 1
     num_workers: int = 0
     degradations: Any = "chapter"
+    overexposure: float = 0.0
 
 
 @dataclass

@@ -264,6 +264,7 @@ class Trainer:
             shuffle_buffer=data.shuffle_buffer,
             seed=self.config.seed,
             crops_per_image=data.crops_per_image,
+            overexposure=data.overexposure,
             num_processes=self.accelerator.num_processes,
             process_index=self.accelerator.process_index,
         )
