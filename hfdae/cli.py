@@ -13,7 +13,7 @@ def _add_model_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--model",
         default="default",
-        help="'default' (the embedded model, no download), a folder made by save_pretrained, or a Hub repo id",
+        help="'default' (the embedded model, no download), a zoo name, a folder made by save_pretrained, or a Hub repo id",
     )
 
 
@@ -43,6 +43,26 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--resume", action="store_true", help="continue the run in output_dir from its last checkpoint")
     train.add_argument("--overwrite", action="store_true", help="delete the run in output_dir and start afresh")
 
+    finetune = commands.add_parser(
+        "finetune",
+        help="fine-tune a trained model for inpainting, deblurring or denoising (extra --key value pairs override the run)",
+    )
+    finetune.add_argument("--from", dest="parent", required=True,
+                          help="the model to start from: 'default', a zoo name, a folder or a Hub repo id")
+    finetune.add_argument("--task", required=True, choices=["inpaint", "deblur", "denoise"])
+    finetune.add_argument("--data", required=True, help="training images: a folder, parquet file(s) or Hub dataset id")
+    finetune.add_argument("--output", required=True, help="the run folder")
+    finetune.add_argument("--lr", type=float, default=1e-4, help="constant learning rate (default 1e-4)")
+    finetune.add_argument("--freeze", choices=["none", "encoder"], default="none", help="keep the encoder fixed")
+    finetune.add_argument("--max-images", type=int, default=20_000, help="training images to see (default 20000)")
+    finetune.add_argument("--mask-channel", action=argparse.BooleanOptionalAction, default=None,
+                          help="inpaint: give the mask as an extra input channel (default: yes)")
+    finetune.add_argument("--task-options", default=None,
+                          help="YAML mapping of the task's degradation options, e.g. '{max_box_fraction: 0.5}' or"
+                               " '{sigma_max: 2, noise_sigma_max: 0.02}'")
+    finetune.add_argument("--resume", action="store_true", help="continue the run from its last checkpoint")
+    finetune.add_argument("--overwrite", action="store_true", help="delete the run in --output and start afresh")
+
     lr_find = commands.add_parser(
         "lr-find", help="short runs over a range of learning rates; plot loss against rate and suggest one"
     )
@@ -61,8 +81,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     evaluate.add_argument("models", nargs="+", help="models: 'default', folders or Hub ids")
     evaluate.add_argument("--data", required=True, help="folder (or parquet / Hub dataset) of clean test images")
-    evaluate.add_argument("--protocol", choices=["seed", "awgn"], default="seed",
-                          help="seed: the chapter's five outputs; awgn: the published tables' Gaussian noise")
+    evaluate.add_argument("--protocol", choices=["seed", "awgn", "deblur", "inpaint"], default="seed",
+                          help="seed: the chapter's five outputs; awgn: the published tables' Gaussian noise;"
+                               " deblur: Gaussian blur sigma 1, 2, 3; inpaint: large holes (boxes and strokes)")
     evaluate.add_argument("--sigmas", default="15,25,50", help="noise levels of the awgn protocol (0-255)")
     evaluate.add_argument("--baseline", action="append", default=[],
                           help="input, bm3d, dncnn=PATH or ffdnet=PATH (repeatable)")
@@ -76,6 +97,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     presets = commands.add_parser("presets", help="list the model presets with parameters and MACs")
     presets.add_argument("--size", type=int, default=256, help="image side for the MAC count (default 256)")
+
+    export = commands.add_parser("export", help="export a model to ONNX (dynamic batch, height and width)")
+    export.add_argument("model", help="'default', a zoo name, a folder made by save_pretrained, or a Hub repo id")
+    export.add_argument("--onnx", required=True, help="the .onnx file to write")
+    export.add_argument("--check", action="store_true",
+                        help="run the exported file with onnxruntime and report its largest difference from PyTorch")
+    space = commands.add_parser("space", help="launch the Gradio demo (denoise, inpaint, compare) on 127.0.0.1;"
+                                              " needs the space extra: pip install 'hfdae[space]'")
+    space.add_argument("--model", action="append", default=None, metavar="LABEL=SPEC",
+                       help="a model the demo offers, as LABEL=SPEC or SPEC (SPEC: 'default', a zoo name, a folder"
+                            " or a Hub repo id); repeatable (default: the embedded model)")
+    space.add_argument("--port", type=int, default=7860, help="port on 127.0.0.1 (default 7860)")
+    space.add_argument("--max-pixels", type=int, default=4_000_000, help="largest upload in pixels (default 4000000)")
+    space.add_argument("--concurrency", type=int, default=1, help="requests restored at a time (default 1)")
+    space.add_argument("--output", default=None, help="folder for results and examples (default: a new temporary one)")
+    _add_hub_commands(commands)
     return parser
 
 
@@ -123,6 +160,27 @@ def _run_train(args: argparse.Namespace, extra: list[str]) -> int:
     if result.best_validation_psnr is not None:
         print(f"best validation PSNR (five-output average): {result.best_validation_psnr:.2f} dB")
     print(f"trained on {result.images_seen:,} images in {result.wall_seconds / 60:.1f} min; models in"
+          f" {result.final_model} and {result.best_model}")
+    return 0
+
+
+def _run_finetune(args: argparse.Namespace, extra: list[str]) -> int:
+    import yaml
+
+    from .finetuning import finetune_config
+    from .recipe import parse_override_arguments
+    from .training import Trainer
+
+    task_options = yaml.safe_load(args.task_options) if args.task_options else None
+    if task_options is not None and not isinstance(task_options, dict):
+        raise ValueError(f"--task-options must be a YAML mapping, got {args.task_options!r}")
+    config = finetune_config(args.parent, args.task, args.data, args.output, learning_rate=args.lr,
+                             freeze=args.freeze, max_images=args.max_images, mask_channel=args.mask_channel,
+                             task_options=task_options, overrides=parse_override_arguments(extra))
+    result = Trainer(config, resume=args.resume, overwrite=args.overwrite).train()
+    if result.best_validation_psnr is not None:
+        print(f"best validation PSNR ({args.task} protocol): {result.best_validation_psnr:.2f} dB")
+    print(f"fine-tuned on {result.images_seen:,} images in {result.wall_seconds / 60:.1f} min; models in"
           f" {result.final_model} and {result.best_model}")
     return 0
 
@@ -201,6 +259,96 @@ def _run_curve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_export(args: argparse.Namespace) -> int:
+    from .export import check_onnx, export_onnx
+    from .inference import load_model
+
+    model = load_model(args.model)
+    path = export_onnx(model, args.onnx)
+    print(f"wrote {path}")
+    if args.check:
+        difference = check_onnx(model, path)
+        print(f"onnxruntime vs PyTorch on a random 3-size check: max abs difference {difference:.2e}")
+    return 0
+
+
+def _run_space(args: argparse.Namespace) -> int:
+    try:
+        from .space import launch, parse_model_specs
+    except ModuleNotFoundError as error:
+        if error.name is None or not error.name.startswith("gradio"):
+            raise
+        print("hfdae space: error: the demo needs gradio; install it with: pip install 'hfdae[space]'", file=sys.stderr)
+        return 2
+    launch(parse_model_specs(args.model), server_name="127.0.0.1", server_port=args.port, max_pixels=args.max_pixels,
+           output_dir=args.output, concurrency_limit=args.concurrency)
+    return 0
+
+
+def _add_hub_commands(commands) -> None:
+    push = commands.add_parser(
+        "push", help="upload a model or run folder to the Hugging Face Hub in one commit (safetensors, card, code)")
+    push.add_argument("source", help="a model folder (save_pretrained) or a training run folder (its best/ model)")
+    push.add_argument("--repo-id", required=True, help="NAMESPACE/NAME on the Hub; the token comes from HF_TOKEN"
+                                                       " or `hf auth login`")
+    push.add_argument("--evaluation", action="append", default=[], metavar="RESULTS_JSON",
+                      help="results.json of `hfdae evaluate` for this model (repeatable: seed and awgn protocols)")
+    push.add_argument("--run", default=None, help="the training run folder, when SOURCE is a model folder outside it")
+    push.add_argument("--checkpoint", choices=["best", "final"], default="best",
+                      help="which model of a run folder (default: best)")
+    push.add_argument("--private", action="store_true", help="create the repo private (an existing repo keeps its own)")
+    push.add_argument("--revision", default=None, help="the branch to commit to, created if missing (default: main)")
+    push.add_argument("--create-pr", action="store_true", help="open a pull request on an existing repo instead")
+    push.add_argument("--model-method", default=None, help="the evaluation row that is this model, where the files"
+                                                           " hold several hfdae models")
+    push.add_argument("--message", default=None, help="the commit message")
+    push.add_argument("--dry-run", metavar="OUT_DIR", default=None,
+                      help="write the folder that would be uploaded into OUT_DIR and upload nothing")
+
+    card = commands.add_parser("card", help="render a model card (README.md) from a model folder, its training run"
+                                            " and evaluation results")
+    card.add_argument("model_dir", help="a model folder or a training run folder (its best/ model)")
+    card.add_argument("--output", required=True, help="the README.md to write; links are relative to its folder")
+    card.add_argument("--run", default=None, help="the training run folder (found automatically for RUN/best)")
+    card.add_argument("--evaluation", action="append", default=[], metavar="RESULTS_JSON",
+                      help="results.json of `hfdae evaluate` for this model (repeatable)")
+    card.add_argument("--repo-id", default=None, help="the Hub repo id the loading examples name")
+    card.add_argument("--model-method", default=None, help="the evaluation row that is this model")
+    card.add_argument("--name", default=None, help="the card's title and model-index name (default: the repo's or"
+                                                   " the folder's name)")
+
+
+def _run_push(args: argparse.Namespace) -> int:
+    from .hub import build_model_folder, push_to_hub
+
+    options = dict(evaluations=args.evaluation, run_dir=args.run, checkpoint=args.checkpoint,
+                   model_method=args.model_method)
+    if args.dry_run:
+        folder = build_model_folder(args.source, args.dry_run, repo_id=args.repo_id, **options)
+        print(f"wrote {folder} (nothing uploaded): " + ", ".join(sorted(path.name for path in folder.iterdir())))
+        return 0
+    info = push_to_hub(args.source, args.repo_id, private=True if args.private else None, revision=args.revision,
+                       create_pr=args.create_pr, commit_message=args.message, **options)
+    print(f"pushed {args.source} to {args.repo_id}: {info.pr_url or info.commit_url}")
+    return 0
+
+
+def _run_card(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .hub import render_model_card, resolve_model_source
+
+    model_dir, run_dir = resolve_model_source(args.model_dir)
+    output = Path(args.output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    card = render_model_card(model_dir, run_dir=args.run or run_dir, evaluations=args.evaluation,
+                             repo_id=args.repo_id, model_name=args.name, model_method=args.model_method,
+                             card_dir=output.parent)
+    card.save(output)
+    print(f"wrote {output}")
+    return 0
+
+
 def _run_presets(args: argparse.Namespace) -> int:
     from .profiling import preset_table
 
@@ -211,9 +359,10 @@ def _run_presets(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``hfdae`` console script."""
     args, extra = build_parser().parse_known_args(argv)
-    handlers = {"demo": _run_demo, "denoise": _run_denoise, "presets": _run_presets, "evaluate": _run_evaluate,
-                "curve": _run_curve}
-    takes_overrides = {"train": _run_train, "lr-find": _run_lr_find}
+    handlers = {"push": _run_push, "card": _run_card,
+                "demo": _run_demo, "denoise": _run_denoise, "presets": _run_presets, "evaluate": _run_evaluate, "export": _run_export,
+                "curve": _run_curve, "space": _run_space}
+    takes_overrides = {"train": _run_train, "lr-find": _run_lr_find, "finetune": _run_finetune}
     if extra and args.command not in takes_overrides:
         build_parser().error(f"unrecognized arguments: {' '.join(extra)}")
     try:

@@ -24,6 +24,7 @@ ACTIVATIONS = ("relu", "leaky_relu", "silu", "gelu")
 OUTPUT_HEADS = ("linear", "sigmoid", "tanh", "scaled_tanh")
 COLOUR_SPACES = ("rgb", "gray", "lab")
 UPSAMPLE_MODES = ("transposed", "resize")
+TASKS = ("restore", "denoise", "deblur", "inpaint")
 
 # Figure 18.4's three designs. `small` is shallow with skips (the first three levels of `skip`, one
 # block each); `noskip` and `skip` share one deep
@@ -115,6 +116,12 @@ class DenoisingAutoencoderConfig(PretrainedConfig):
             Training images this model has seen; 0 means untrained (random weights).
         training_summary (`dict`, *optional*):
             What the trainer records about the run (data, degradations, recipe); informational.
+        task (`str`, defaults to `"restore"`):
+            What the model was trained for: ``"restore"`` (the chapter's four degradations),
+            ``"denoise"``, ``"deblur"`` or ``"inpaint"``.
+        lineage (`list[dict]`, *optional*):
+            The models this one was fine-tuned from, parent first: ``{"model", "task",
+            "images_seen", "description"}`` each (see :mod:`hfdae.finetuning`).
     """
 
     model_type: ClassVar[str] = "hfdae"
@@ -142,6 +149,8 @@ class DenoisingAutoencoderConfig(PretrainedConfig):
     preset: str | None = None
     images_seen: int = 0
     training_summary: dict | None = None
+    task: str = "restore"
+    lineage: list[dict] | None = None
 
     def __post_init__(self, **kwargs: Any) -> None:
         self.widths = [int(width) for width in _as_list(self.widths, "widths")]
@@ -190,6 +199,7 @@ class DenoisingAutoencoderConfig(PretrainedConfig):
         _require_choice("output_head", self.output_head, OUTPUT_HEADS)
         _require_choice("colour_space", self.colour_space, COLOUR_SPACES)
         _require_choice("upsample", self.upsample, UPSAMPLE_MODES)
+        _require_choice("task", self.task, TASKS)
         for field in ("skip_connections", "residual_connections", "predict_residual"):
             if not isinstance(getattr(self, field), bool):
                 raise ValueError(f"{field} must be True or False, got {getattr(self, field)!r}")

@@ -34,6 +34,8 @@ from .processing import quantize_8bit
 
 __all__ = [
     "PROTOCOLS",
+    "TASK_PROTOCOLS",
+    "DEBLUR_SIGMAS",
     "CHAPTER_CONDITIONS",
     "AVERAGE",
     "EvaluationCase",
@@ -41,11 +43,16 @@ __all__ = [
     "build_method",
     "degrade_for_evaluation",
     "degraded_cases",
+    "protocol_conditions",
     "EvaluationReport",
     "evaluate",
 ]
 
-PROTOCOLS = ("seed", "awgn")
+PROTOCOLS = ("seed", "awgn", "deblur", "inpaint")
+DEBLUR_SIGMAS = (1.0, 2.0, 3.0)
+INPAINT_CONDITION = "inpaint"
+# The protocol that measures each model task (see DenoisingAutoencoderConfig.task).
+TASK_PROTOCOLS = {"restore": "seed", "denoise": "awgn", "deblur": "deblur", "inpaint": "inpaint"}
 CHAPTER_CONDITIONS = ("identity",) + tuple(CHAPTER_DEGRADATIONS)
 AVERAGE = "average"  # the chapter's five-output average
 
@@ -64,11 +71,13 @@ def degrade_for_evaluation(clean: torch.Tensor, condition: str, image_name: str,
 
 @dataclass
 class EvaluationCase:
-    """One degraded input: its condition name, the image [1, C, H, W] and the noise sigma (0-255) if known."""
+    """One degraded input: its condition name, the image [1, C, H, W], the noise sigma (0-255) if known
+    and, for inpainting, the mask of the holes."""
 
     condition: str
     degraded: torch.Tensor
     sigma: float | None = None
+    mask: torch.Tensor | None = None  # [1, 1, H, W], 1 in the holes (inpainting)
 
 
 def _awgn_condition(sigma: float) -> str:
@@ -93,6 +102,30 @@ def degraded_cases(clean: torch.Tensor, name: str, protocol: str, sigmas=(15, 25
             noisy = (clean.double().cpu() + noise).float().to(clean.device)  # not clipped
             cases.append(EvaluationCase(_awgn_condition(sigma), noisy, float(sigma)))
         return cases
+    if protocol == "deblur":
+        return [EvaluationCase(_deblur_condition(sigma), build_degradation({"name": "blur", "sigma": sigma})(clean).images)
+                for sigma in DEBLUR_SIGMAS]
+    if protocol == "inpaint":
+        generator = torch.Generator().manual_seed(seed + zlib.crc32(f"{name}/{INPAINT_CONDITION}".encode()))
+        holes = build_degradation("inpaint_mask")(clean.cpu(), generator=generator)
+        return [EvaluationCase(INPAINT_CONDITION, holes.images.to(clean.device), mask=holes.mask.float().to(clean.device))]
+    raise ValueError(f"protocol={protocol!r} is not valid; choose one of {list(PROTOCOLS)}")
+
+
+def _deblur_condition(sigma: float) -> str:
+    return f"blur{sigma:g}"
+
+
+def protocol_conditions(protocol: str, sigmas=(15, 25, 50)) -> list[str]:
+    """The condition names of a protocol, in table order."""
+    if protocol == "seed":
+        return list(CHAPTER_CONDITIONS)
+    if protocol == "awgn":
+        return [_awgn_condition(sigma) for sigma in sigmas]
+    if protocol == "deblur":
+        return [_deblur_condition(sigma) for sigma in DEBLUR_SIGMAS]
+    if protocol == "inpaint":
+        return [INPAINT_CONDITION]
     raise ValueError(f"protocol={protocol!r} is not valid; choose one of {list(PROTOCOLS)}")
 
 
@@ -106,6 +139,7 @@ class Method:
         needs_sigma: runs only on conditions with a known noise sigma.
         channels: the image channels it works on (1 or 3), or None for any.
         skip_conditions: conditions it does not run on.
+        uses_mask: ``restore`` takes a third argument, the inpainting mask (or None).
     """
 
     name: str
@@ -114,6 +148,7 @@ class Method:
     channels: int | None = None
     skip_conditions: tuple[str, ...] = ()
     device: str = "cpu"
+    uses_mask: bool = False
 
     @classmethod
     def from_model(cls, model, name: str | None = None, **restore_kwargs) -> "Method":
@@ -121,6 +156,14 @@ class Method:
         from .inference import restore
 
         label = name or str(model.config.name_or_path or model.config.preset or "hfdae")
+        if model.config.extra_input_channels:  # an inpainting model: the mask is its extra input
+            def restore_with_mask(degraded, sigma, mask):
+                if mask is None:
+                    mask = torch.zeros_like(degraded[:, :1])
+                return restore(model, degraded, extra_inputs=mask, **restore_kwargs)
+
+            return cls(label, restore_with_mask, channels=model.config.image_channels,
+                       device=str(next(model.parameters()).device), uses_mask=True)
         return cls(label, lambda degraded, sigma: restore(model, degraded, **restore_kwargs),
                    channels=model.config.image_channels, device=str(next(model.parameters()).device))
 
@@ -276,7 +319,9 @@ def evaluate(
     Args:
         methods: the methods, for example ``[Method.from_model(model), Method.noisy_input(), Method.bm3d()]``.
         images: ``[(name, clean image)]``, for example from :func:`hfdae.data.load_images`.
-        protocol: ``"seed"`` (the chapter's five outputs) or ``"awgn"``.
+        protocol: ``"seed"`` (the chapter's five outputs), ``"awgn"`` (Gaussian noise at ``sigmas``),
+            ``"deblur"`` (Gaussian blur of sigma 1, 2 and 3) or ``"inpaint"`` (boxes and strokes of
+            holes set to 0; models with a mask channel get the mask).
         sigmas: noise levels (0-255) of the ``awgn`` protocol.
         seed: base seed of the ``seed`` protocol's degradations.
         with_ssim: compute SSIM beside PSNR.
@@ -294,7 +339,7 @@ def evaluate(
         raise ValueError("image names must be unique")
     if len({method.name for method in methods}) != len(methods):
         raise ValueError(f"method names must be unique, got {[method.name for method in methods]}")
-    conditions = list(CHAPTER_CONDITIONS) if protocol == "seed" else [_awgn_condition(s) for s in sigmas]
+    conditions = protocol_conditions(protocol, sigmas)
     report = EvaluationReport(protocol, data, names, list(unreadable or []), conditions,
                               {method.name: {} for method in methods}, _machine(methods))
     for name, clean in tqdm(images, desc=f"evaluate ({protocol})", unit="image", disable=not progress):
@@ -313,7 +358,8 @@ def evaluate(
                     raise ValueError(f"{method.name} works on {method.channels}-channel images but the data has"
                                      f" {degraded.shape[1]} channels")
                 start = time.perf_counter()
-                restored = quantize_8bit(method.restore(degraded, case.sigma))
+                arguments = (degraded, case.sigma, case.mask) if method.uses_mask else (degraded, case.sigma)
+                restored = quantize_8bit(method.restore(*arguments))
                 seconds = time.perf_counter() - start
                 if keep:
                     report.kept_outputs.setdefault(method.name, {})[case.condition] = restored[0]

@@ -133,6 +133,7 @@ def restore(
     self_ensemble: bool = False,
     fast: bool = True,
     precision: str = "auto",
+    extra_inputs: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Restore a batch of degraded images with ``model`` (in eval mode).
 
@@ -150,6 +151,8 @@ def restore(
             channels_last; :func:`hfdae.prepare_for_inference`); same output up to float rounding.
         precision: ``"fp32"``, ``"bf16"`` (autocast) or ``"auto"``: bf16 only where it is native
             (CUDA, CPUs with AVX512-BF16 or AMX); see :func:`hfdae.acceleration.inference_precision`.
+        extra_inputs: [B, E, H, W] or [E, H, W] for models with ``extra_input_channels = E`` (an
+            inpainting mask, 1 in the holes); tiled and transformed together with the images.
 
     Returns:
         Restored images, same shape as ``images``, clamped to [0, 1], float32 on the input's device.
@@ -159,6 +162,15 @@ def restore(
     device, dtype = _model_device_dtype(model)
     given_channels = batch.shape[1]
     network_input = to_tensor(batch, model.config.image_channels)
+    image_channels = network_input.shape[1]
+    if (extra_inputs is None) != (model.config.extra_input_channels == 0):
+        raise ValueError(f"this model takes extra_input_channels={model.config.extra_input_channels}; got"
+                         f" extra_inputs={'None' if extra_inputs is None else tuple(extra_inputs.shape)}")
+    if extra_inputs is not None:  # carried as extra channels, so batching, tiling and flips treat them alike
+        extra = extra_inputs.unsqueeze(0) if extra_inputs.ndim == 3 else extra_inputs
+        if extra.shape[0] != network_input.shape[0] or extra.shape[-2:] != network_input.shape[-2:]:
+            raise ValueError(f"extra_inputs {tuple(extra_inputs.shape)} do not match images {tuple(images.shape)}")
+        network_input = torch.cat([network_input, extra.to(network_input)], dim=1)
     height, width = network_input.shape[-2:]
     if tile_size == "auto":
         tile_size = DEFAULT_TILE_SIZE if height * width > TILE_THRESHOLD_PIXELS else None
@@ -173,8 +185,8 @@ def restore(
         chunk = chunk.to(device=device, dtype=dtype).contiguous(memory_format=memory_format)
         with autocast:
             if self_ensemble:
-                return _self_ensemble(network, chunk)
-            return network(pixel_values=chunk).reconstruction.float()
+                return _self_ensemble(network, chunk, image_channels)
+            return _run(network, chunk, image_channels)
 
     was_training = model.training
     model.eval()
@@ -185,20 +197,26 @@ def restore(
                 outputs.append(forward(network_input[start : start + batch_size]).clamp(0, 1).to(images.device))
         else:
             for image in network_input.split(1):
-                outputs.append(_restore_tiled(forward, image, tile_size, tile_overlap).clamp(0, 1).to(images.device))
+                outputs.append(_restore_tiled(forward, image, tile_size, tile_overlap, image_channels).clamp(0, 1).to(images.device))
     finally:
         model.train(was_training)
     restored = to_tensor(torch.cat(outputs), given_channels)
     return restored[0] if single else restored
 
 
-def _self_ensemble(model: DenoisingAutoencoder, images: torch.Tensor) -> torch.Tensor:
+def _run(model: DenoisingAutoencoder, chunk: torch.Tensor, image_channels: int) -> torch.Tensor:
+    """The model on [B, image_channels + extra, H, W]: images first, then any extra input channels."""
+    extra = chunk[:, image_channels:] if chunk.shape[1] > image_channels else None
+    return model(pixel_values=chunk[:, :image_channels], extra_inputs=extra).reconstruction.float()
+
+
+def _self_ensemble(model: DenoisingAutoencoder, images: torch.Tensor, image_channels: int) -> torch.Tensor:
     """Mean restoration over the 8 dihedral transforms (flips x 90-degree rotations), each undone."""
     total = None
     for flip in (False, True):
         flipped = images.flip(-1) if flip else images
         for turns in range(4):
-            restored = model(pixel_values=torch.rot90(flipped, turns, dims=(-2, -1))).reconstruction.float()
+            restored = _run(model, torch.rot90(flipped, turns, dims=(-2, -1)), image_channels)
             restored = torch.rot90(restored, -turns, dims=(-2, -1))
             restored = restored.flip(-1) if flip else restored
             total = restored if total is None else total + restored
@@ -229,13 +247,13 @@ def _blend_ramp(length: int, overlap: int, fade_start: bool, fade_end: bool, dev
     return weights
 
 
-def _restore_tiled(forward, image: torch.Tensor, tile: int, overlap: int) -> torch.Tensor:
+def _restore_tiled(forward, image: torch.Tensor, tile: int, overlap: int, output_channels: int) -> torch.Tensor:
     """Restore one [1, C, H, W] image tile by tile, blending overlaps with linear ramps (see _blend_ramp)."""
     height, width = image.shape[-2:]
     if height <= tile and width <= tile:
         return forward(image)
     stride = tile - overlap
-    output = torch.zeros(image.shape, dtype=torch.float32, device=image.device)
+    output = torch.zeros((1, output_channels, height, width), dtype=torch.float32, device=image.device)
     weight = torch.zeros((1, 1, height, width), dtype=torch.float32, device=image.device)
     rows, columns = _tile_starts(height, tile, stride), _tile_starts(width, tile, stride)
     for top in rows:

@@ -146,7 +146,8 @@ def learning_curve(
         loss_axis.axhline(reference_loss, color="black", linewidth=0.8, linestyle=":")
     loss_axis.set_xlabel("images seen")
     loss_axis.set_ylabel(f"training loss (moving average of {window} records)")
-    loss_axis.legend(fontsize=7)
+    if loss_axis.get_legend_handles_labels()[0]:
+        loss_axis.legend(fontsize=7)
     loss_axis.grid(alpha=0.3)
     if validation:
         psnr_axis = axes[0][1]

@@ -18,6 +18,8 @@ from typing import Any, Iterable
 import torch
 import yaml
 
+from .configuration_hfdae import TASKS
+
 __all__ = [
     "resolve_mixed_precision",
     "ModelRecipe",
@@ -40,6 +42,7 @@ CHAPTER_IMAGES_PER_STAGE = 100_000
 OPTIMIZERS = ("sgd", "momentum", "adam", "adamw")
 SCHEDULES = ("step", "constant", "cosine")
 MIXED_PRECISION = ("auto", "no", "bf16", "fp16")
+FREEZE_CHOICES = ("none", "encoder")
 
 
 @dataclass
@@ -49,12 +52,21 @@ class ModelRecipe:
     Args:
         preset: a preset name (``small``, ``noskip``, ``skip``), used when ``init_from`` is empty.
         overrides: configuration fields to change from the preset (for example ``colour_space: gray``).
-        init_from: start from this checkpoint (folder or Hub id) instead of fresh weights.
+        init_from: start from this checkpoint (folder, zoo name or Hub id) instead of fresh weights
+            (fine-tuning; the parent is recorded in the new model's ``lineage``).
+        task: what the model learns (``restore``, ``denoise``, ``deblur``, ``inpaint``; recorded in
+            its config and choosing the validation protocol); None keeps the parent's (``restore``).
+        mask_channel: give the model the inpainting mask as an extra input channel; a parent without
+            one gets its first convolutions widened with zero weights (its output is unchanged).
+        freeze: ``"none"`` or ``"encoder"`` (the encoder's weights and batch-norm statistics stay fixed).
     """
 
     preset: str = "skip"
     overrides: dict[str, Any] = field(default_factory=dict)
     init_from: str | None = None
+    task: str | None = None
+    mask_channel: bool = False
+    freeze: str = "none"
 
 
 @dataclass
@@ -214,6 +226,8 @@ class TrainingConfig:
             (self.data.crops_per_image >= 1, "data.crops_per_image", self.data.crops_per_image, "at least 1"),
             (self.data.num_workers >= 0, "data.num_workers", self.data.num_workers, ">= 0"),
             (self.data.validation_images >= 0, "data.validation_images", self.data.validation_images, ">= 0"),
+            (self.model.freeze in FREEZE_CHOICES, "model.freeze", self.model.freeze, f"one of {FREEZE_CHOICES}"),
+            (self.model.task in (None, *TASKS), "model.task", self.model.task, f"None or one of {TASKS}"),
         ]
         for ok, name, value, expected in checks:
             if not ok:

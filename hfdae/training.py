@@ -149,7 +149,8 @@ class Trainer:
 
         self.model = self._build_model()
         self.schedule = build_schedule(config.schedule, config.max_images)
-        self.optimizer = build_optimizer(self.model.parameters(), config.optimizer, self.schedule(0))
+        trainable = [parameter for parameter in self.model.parameters() if parameter.requires_grad]
+        self.optimizer = build_optimizer(trainable, config.optimizer, self.schedule(0))
         from .degradations import build_degradation
 
         self.degradation = build_degradation(config.data.degradations)
@@ -235,6 +236,8 @@ class Trainer:
             warnings.warn(f"resuming {self.output_dir} with changed settings: {changed}", stacklevel=3)
 
     def _build_model(self) -> DenoisingAutoencoder:
+        from .finetuning import frozen_modules, record_parent, widen_input_channels
+
         recipe = self.config.model
         if recipe.init_from:
             from .inference import load_model
@@ -244,11 +247,29 @@ class Trainer:
                 model = load_model(recipe.init_from)
             if recipe.overrides:
                 raise ValueError("model.overrides cannot change a model loaded with model.init_from")
+            record_parent(model, recipe.init_from)
         else:
-            model = DenoisingAutoencoder(DenoisingAutoencoderConfig.from_preset(recipe.preset, **recipe.overrides))
+            overrides = dict(recipe.overrides)
+            if recipe.mask_channel:
+                overrides.setdefault("extra_input_channels", 1)
+            model = DenoisingAutoencoder(DenoisingAutoencoderConfig.from_preset(recipe.preset, **overrides))
+        if recipe.mask_channel and model.config.extra_input_channels == 0:
+            model = widen_input_channels(model, 1)
+        if recipe.task is not None:
+            model.config.task = recipe.task
+        self._frozen = frozen_modules(model, recipe.freeze)
+        for module in self._frozen:
+            module.requires_grad_(False)
         if self.config.channels_last:
             model = model.to(memory_format=torch.channels_last)
-        return model.train()
+        return self._train_mode(model)
+
+    def _train_mode(self, model: DenoisingAutoencoder) -> DenoisingAutoencoder:
+        """Training mode, except frozen parts: their batch norms keep their running statistics."""
+        model.train()
+        for module in self._frozen:
+            module.eval()
+        return model
 
     def _build_data(self):
         from .data import crop_dataset, make_dataloader
@@ -369,12 +390,16 @@ class Trainer:
         generator = torch.Generator(device=clean.device).manual_seed(
             _step_seed(self.config.seed, self.steps, accelerator.process_index)
         )
-        degraded = self.degradation(clean, generator=generator).images
+        degraded = self.degradation(clean, generator=generator)
+        extra_inputs = None
+        if self._bare_model().config.extra_input_channels:  # the inpainting mask (zeros where nothing is masked)
+            mask = degraded.mask if degraded.mask is not None else torch.zeros_like(clean[:, :1])
+            extra_inputs = mask.to(clean.dtype).contiguous(memory_format=memory_format)
         for group in self.optimizer.param_groups:
             group["lr"] = learning_rate
         with accelerator.accumulate(self.model):
             with accelerator.autocast():
-                output = self.model(pixel_values=degraded, labels=clean)
+                output = self.model(pixel_values=degraded.images, labels=clean, extra_inputs=extra_inputs)
             accelerator.backward(output.loss)
             if self.config.optimizer.max_grad_norm > 0 and accelerator.sync_gradients:
                 accelerator.clip_grad_norm_(self.model.parameters(), self.config.optimizer.max_grad_norm)
@@ -414,13 +439,17 @@ class Trainer:
         self._last_validation_at = self.images_seen
         value = None
         if self.is_main and self.validation_images:
-            from .evaluation import AVERAGE, CHAPTER_CONDITIONS, Method, evaluate
+            from .evaluation import AVERAGE, TASK_PROTOCOLS, Method, evaluate, protocol_conditions
 
             model = self._bare_model()
-            report = evaluate([Method.from_model(model, "model")], self.validation_images, "seed",
+            protocol = TASK_PROTOCOLS[model.config.task]
+            report = evaluate([Method.from_model(model, "model")], self.validation_images, protocol,
                               seed=self.config.seed, with_ssim=False, progress=False)
-            model.train()
-            per_condition = {c: report.summary("model", c)["mean"] for c in (*CHAPTER_CONDITIONS, AVERAGE)}
+            self._train_mode(model)
+            per_condition = {c: report.summary("model", c)["mean"] for c in protocol_conditions(protocol)}
+            # the chapter's five-output average; other protocols: the mean over their conditions
+            per_condition[AVERAGE] = (report.summary("model", AVERAGE)["mean"] if protocol == "seed"
+                                      else sum(per_condition.values()) / len(per_condition))
             value = per_condition[AVERAGE]
             record = {"images_seen": self.images_seen, "steps": self.steps, "validation_psnr": value,
                       "validation_psnr_per_condition": per_condition}
@@ -587,6 +616,9 @@ class Trainer:
             "wall_seconds": round(self._elapsed(), 1),
             "best_validation_psnr": self.best_validation_psnr,
             "seed": config.seed,
+            "task": self._bare_model().config.task,
+            "init_from": config.model.init_from,
+            "freeze": config.model.freeze,
         }
 
     def _plot(self) -> None:

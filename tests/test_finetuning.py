@@ -1,0 +1,121 @@
+"""Fine-tuning for a new task: lineage, widening for the mask channel, freezing, and that it helps."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import hfdae
+from hfdae import DenoisingAutoencoder
+from hfdae.cli import main
+from hfdae.evaluation import Method, evaluate
+from hfdae.finetuning import finetune, finetune_config, task_degradation, widen_input_channels
+from hfdae.processing import array_to_tensor, save_image
+from hfdae.samples import SAMPLE_NAMES, sample_image
+from hfdae.training import Trainer
+
+from conftest import PRESETS, make_model
+from test_training import tiny_config
+
+TINY_RUN = {"batch_size": 4, "data.crop_size": 32, "data.split": None, "data.shuffle_buffer": 1,
+            "data.validation_images": 2, "data.validation_crop": 32, "channels_last": False, "seed": 3}
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory):
+    """Training crops (top-left of six bundled photos) and held-out crops (other photos, other places)."""
+    train = tmp_path_factory.mktemp("train")
+    held_out = []
+    for index, name in enumerate(SAMPLE_NAMES[:10]):
+        array = sample_image(name)
+        if index < 6:
+            save_image(array_to_tensor(array[40:104, 60:124]), train / f"{index:02d}_{name}.png")
+        else:
+            held_out.append((name, array_to_tensor(array[120:184, 130:194])))
+    return train, held_out
+
+
+@pytest.fixture(scope="module")
+def parent(photos, tmp_path_factory):
+    """A tiny model trained on the chapter's degradations (the task 'restore')."""
+    folder, _ = photos
+    run = tmp_path_factory.mktemp("parent") / "run"
+    config = tiny_config(folder, run, max_images=192, **{"data.validation_images": 1})
+    return Trainer(config).train().final_model
+
+
+def _tiny_finetune(parent, photos, output, **options):
+    folder, _ = photos
+    overrides = {**TINY_RUN, "data.validation_source": str(folder), "data.validation_split": None}
+    return finetune(parent, options.pop("task", "inpaint"), str(folder), str(output),
+                    overrides=overrides, **options)
+
+
+def _task_psnr(model, held_out, protocol):
+    report = evaluate([Method.from_model(model, "model")], held_out, protocol, with_ssim=False, progress=False)
+    conditions = report.conditions
+    return sum(report.summary("model", condition)["mean"] for condition in conditions) / len(conditions)
+
+
+def test_finetuning_for_inpainting_beats_the_parent_and_records_the_lineage(parent, photos, tmp_path):
+    result = _tiny_finetune(parent, photos, tmp_path / "inpaint", learning_rate=3e-3, max_images=160)
+    tuned = DenoisingAutoencoder.from_pretrained(result.final_model)
+    original = DenoisingAutoencoder.from_pretrained(parent)
+    assert tuned.config.task == "inpaint" and tuned.config.extra_input_channels == 1
+    assert tuned.config.lineage[0] == {"model": str(parent), "task": "restore", "images_seen": 192,
+                                       "description": original.config.training_summary["description"]}
+    assert tuned.config.images_seen == 160
+    assert tuned.config.training_summary["init_from"] == str(parent)
+    _, held_out = photos
+    assert _task_psnr(tuned, held_out, "inpaint") > _task_psnr(original, held_out, "inpaint") + 0.5
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_widening_for_the_mask_channel_leaves_the_output_unchanged(preset):
+    model = make_model(preset, predict_residual=True).eval()
+    widened = widen_input_channels(model, 1).eval()
+    assert widened.config.extra_input_channels == 1
+    images = torch.rand(2, 3, 40, 40)
+    with torch.no_grad():
+        expected = model(pixel_values=images).reconstruction
+        for mask in (torch.zeros(2, 1, 40, 40), (torch.rand(2, 1, 40, 40) > 0.5).float()):
+            torch.testing.assert_close(widened(pixel_values=images, extra_inputs=mask).reconstruction, expected,
+                                       atol=1e-6, rtol=0)
+
+
+def test_freezing_the_encoder_keeps_its_weights_and_statistics_bit_identical(parent, photos, tmp_path):
+    result = _tiny_finetune(parent, photos, tmp_path / "frozen", task="deblur", freeze="encoder", max_images=48)
+    before = DenoisingAutoencoder.from_pretrained(parent).state_dict()
+    after = DenoisingAutoencoder.from_pretrained(result.final_model).state_dict()
+    encoder_keys = [key for key in before if key.startswith("encoder.")]
+    assert encoder_keys and any("running_mean" in key for key in encoder_keys)
+    for key in encoder_keys:
+        assert torch.equal(before[key], after[key]), key
+    assert any(not torch.equal(before[key], after[key]) for key in before if key.startswith("decoder."))
+
+
+def test_task_degradations_and_their_options():
+    assert task_degradation("deblur") == {"name": "blur", "sigma_max": 3.0}
+    chained = task_degradation("deblur", sigma_max=2, noise_sigma_max=0.05)
+    assert chained == {"chain": [{"name": "blur", "sigma_max": 2.0}, {"name": "gaussian", "sigma_max": 0.05}]}
+    holes = hfdae.degradations.build_degradation(task_degradation("inpaint", max_box_fraction=0.6))
+    assert holes.max_box_fraction == 0.6
+    with pytest.raises(ValueError, match="unknown option.*'hole_size'.*max_box_fraction"):
+        task_degradation("inpaint", hole_size=3)
+    with pytest.raises(ValueError, match="task='colourise'"):
+        finetune_config("default", "colourise", "photos", "runs/x")
+    with pytest.raises(ValueError, match="mask_channel is for the inpaint task"):
+        finetune_config("default", "deblur", "photos", "runs/x", mask_channel=True)
+
+
+def test_finetune_command(parent, photos, tmp_path, capsys):
+    folder, _ = photos
+    overrides = [f"--{key}={'null' if value is None else value}" for key, value in TINY_RUN.items()]
+    code = main(["finetune", "--from", str(parent), "--task", "deblur", "--data", str(folder),
+                 "--output", str(tmp_path / "run"), "--max-images", "16", "--task-options", "{sigma_max: 2}",
+                 f"--data.validation_source={folder}", "--data.validation_split=null", *overrides])
+    assert code == 0
+    assert "deblur protocol" in capsys.readouterr().out
+    tuned = DenoisingAutoencoder.from_pretrained(tmp_path / "run" / "final")
+    assert tuned.config.task == "deblur" and tuned.config.lineage[0]["model"] == str(parent)
+    assert tuned.config.training_summary["degradations"] == {"name": "blur", "sigma_max": 2.0}
