@@ -9,9 +9,13 @@ peers=../shared/peers
 run() { echo "\$ $*" ; "$@" ; }
 
 { run hfdae presets; } > "$out/presets.md"
-{ run python benchmarks/training_speed.py; } > "$out/training_speed.md" 2>/dev/null
+{ run python benchmarks/training_speed.py --compile --presets small,noskip,skip,model:default; } > "$out/training_speed.md" 2>/dev/null
 { run python benchmarks/data_pipeline.py --data "$data/train/CBSD432" --seconds 10; } > "$out/data_pipeline.md" 2>/dev/null
 { run python benchmarks/tiling.py --model default; } > "$out/tiling.md" 2>/dev/null
+# every zoo model beside the peers on the same images, each in its own process (speed, memory, PSNR)
+{ run python benchmarks/inference_speed.py --data "$data/test/CBSD68" --limit 10 --models default \
+    --dncnn "$peers/dncnn_color_blind.pth" --ffdnet "$peers/ffdnet_color.pth" --bm3d-limit 2; } \
+    > "$out/inference_speed.md" 2>/dev/null
 # the embedded default on the test set it never saw: the chapter's protocol, with the blind CDnCNN-B beside it
 { run hfdae evaluate default --data "$data/test/CBSD68" --protocol seed \
     --baseline input --baseline "dncnn=$peers/dncnn_color_blind.pth" --output "$out/default-cbsd68-seed"; } \

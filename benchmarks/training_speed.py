@@ -1,6 +1,6 @@
 """Training step rate of each preset: fp32 vs bf16 autocast, NCHW vs channels_last, eager vs torch.compile.
 
-    python benchmarks/training_speed.py [--presets small,skip] [--batch-size 16] [--crop 128] [--steps 4] [--compile]
+    python benchmarks/training_speed.py [--presets small,skip,model:colour] [--batch-size 16] [--crop 128] [--steps 4] [--compile]
 
 Prints a Markdown table of images per second (one optimiser step = forward, backward, Adam update on
 a batch of crops with the chapter's loss). A benchmark, not a test: numbers depend on the machine,
@@ -18,9 +18,18 @@ import torch
 from hfdae import DenoisingAutoencoder, DenoisingAutoencoderConfig
 
 
+def architecture(name: str) -> DenoisingAutoencoderConfig:
+    """A preset's configuration, or the architecture of a zoo model / folder (``model:NAME``)."""
+    if name.startswith("model:"):
+        from hfdae.inference import load_model
+
+        return load_model(name.removeprefix("model:")).config
+    return DenoisingAutoencoderConfig.from_preset(name)
+
+
 def measure(preset: str, batch_size: int, crop: int, steps: int, channels_last: bool, bf16: bool, compiled: bool) -> float:
     torch.manual_seed(0)
-    model = DenoisingAutoencoder(DenoisingAutoencoderConfig.from_preset(preset)).train()
+    model = DenoisingAutoencoder(architecture(preset)).train()
     memory_format = torch.channels_last if channels_last else torch.contiguous_format
     model = model.to(memory_format=memory_format)
     forward = torch.compile(model) if compiled else model
@@ -45,7 +54,8 @@ def measure(preset: str, batch_size: int, crop: int, steps: int, channels_last: 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--presets", default="small,noskip,skip")
+    parser.add_argument("--presets", default="small,noskip,skip",
+                        help="presets, and model architectures as model:NAME (zoo name or folder)")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--crop", type=int, default=128)
     parser.add_argument("--steps", type=int, default=4)
@@ -61,7 +71,7 @@ def main() -> None:
                 ("channels_last + bf16 autocast", True, True, False)]
     if args.compile:
         variants.append(("channels_last + torch.compile", True, False, True))
-    print("| preset | " + " | ".join(name for name, *_ in variants) + " |")
+    print("| architecture | " + " | ".join(name for name, *_ in variants) + " |")
     print("|---|" + "---|" * len(variants))
     for preset in args.presets.split(","):
         rates = [measure(preset, args.batch_size, args.crop, args.steps, *flags_) for _, *flags_ in variants]

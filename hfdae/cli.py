@@ -75,6 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
     curve.add_argument("run_dir", help="a training run folder")
     curve.add_argument("--window", type=int, default=50, help="moving average over this many records (default 50)")
     curve.add_argument("--output", default=None, help="PNG path (default: RUN_DIR/learning_curve.png)")
+    curve.add_argument("--overlay", action="append", default=[], metavar="NAME=RUN_DIR",
+                       help="also draw another run's smoothed loss (repeatable)")
 
     evaluate = commands.add_parser(
         "evaluate", help="PSNR/SSIM of models and baselines on a test folder (chapter or AWGN protocol), one table"
@@ -89,6 +91,8 @@ def build_parser() -> argparse.ArgumentParser:
                           help="input, bm3d, dncnn=PATH or ffdnet=PATH (repeatable)")
     evaluate.add_argument("--output", default=None, help="folder for results.json, results.md and figures")
     evaluate.add_argument("--limit", type=int, default=None, help="only the first N images")
+    evaluate.add_argument("--split", default=None,
+                          help="only this hash split of --data (e.g. validation: images training never used)")
     evaluate.add_argument("--seed", type=int, default=0, help="base seed of the seed protocol's degradations")
     evaluate.add_argument("--no-ssim", action="store_true", help="skip SSIM")
     evaluate.add_argument("--self-ensemble", action="store_true", help="x8 flips/rotations for the hfdae models")
@@ -217,7 +221,7 @@ def _run_evaluate(args: argparse.Namespace) -> int:
                for model, label in zip(models, labels)]
     methods += [build_method(spec) for spec in args.baseline]
     model_channels = channels.pop()
-    images, unreadable = load_images(args.data, None, limit=args.limit)
+    images, unreadable = load_images(args.data, None, split=args.split, limit=args.limit)
     for name in unreadable:
         print(f"could not read {name}; evaluating the rest", file=sys.stderr)
     mismatched = [(name, image.shape[0]) for name, image in images if image.shape[0] != model_channels]
@@ -249,12 +253,20 @@ def _run_curve(args: argparse.Namespace) -> int:
 
     from .plots import learning_curve
 
-    log = Path(args.run_dir) / "log.jsonl"
-    if not log.is_file():
-        raise FileNotFoundError(f"{log}: no training log here")
-    records = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
-    path = learning_curve(records, args.output or Path(args.run_dir) / "learning_curve.png", window=args.window,
-                          title=Path(args.run_dir).name)
+    def read_log(run_dir: str) -> list[dict]:
+        log = Path(run_dir) / "log.jsonl"
+        if not log.is_file():
+            raise FileNotFoundError(f"{log}: no training log here")
+        return [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+
+    overlays = {}
+    for overlay in args.overlay:
+        name, separator, run_dir = overlay.partition("=")
+        if not separator or not name or not run_dir:
+            raise ValueError(f"--overlay {overlay!r}: expected NAME=RUN_DIR")
+        overlays[name] = read_log(run_dir)
+    path = learning_curve(read_log(args.run_dir), args.output or Path(args.run_dir) / "learning_curve.png",
+                          window=args.window, title=Path(args.run_dir).name, overlays=overlays or None)
     print(f"wrote {path}")
     return 0
 
@@ -302,6 +314,11 @@ def _add_hub_commands(commands) -> None:
     push.add_argument("--model-method", default=None, help="the evaluation row that is this model, where the files"
                                                            " hold several hfdae models")
     push.add_argument("--message", default=None, help="the commit message")
+    push.add_argument("--notes", default=None, metavar="MARKDOWN_FILE",
+                      help="a Markdown file rendered as the card's 'Notes and reproduction' section")
+    push.add_argument("--no-code", action="store_true",
+                      help="with --dry-run: leave out the model code and auto_map (for folders kept in a repository)")
+    push.add_argument("--overwrite", action="store_true", help="with --dry-run: replace an existing OUT_DIR")
     push.add_argument("--dry-run", metavar="OUT_DIR", default=None,
                       help="write the folder that would be uploaded into OUT_DIR and upload nothing")
 
@@ -313,6 +330,8 @@ def _add_hub_commands(commands) -> None:
     card.add_argument("--evaluation", action="append", default=[], metavar="RESULTS_JSON",
                       help="results.json of `hfdae evaluate` for this model (repeatable)")
     card.add_argument("--repo-id", default=None, help="the Hub repo id the loading examples name")
+    card.add_argument("--notes", default=None, metavar="MARKDOWN_FILE",
+                      help="a Markdown file rendered as the card's 'Notes and reproduction' section")
     card.add_argument("--model-method", default=None, help="the evaluation row that is this model")
     card.add_argument("--name", default=None, help="the card's title and model-index name (default: the repo's or"
                                                    " the folder's name)")
@@ -322,9 +341,10 @@ def _run_push(args: argparse.Namespace) -> int:
     from .hub import build_model_folder, push_to_hub
 
     options = dict(evaluations=args.evaluation, run_dir=args.run, checkpoint=args.checkpoint,
-                   model_method=args.model_method)
+                   model_method=args.model_method, notes=args.notes)
     if args.dry_run:
-        folder = build_model_folder(args.source, args.dry_run, repo_id=args.repo_id, **options)
+        folder = build_model_folder(args.source, args.dry_run, repo_id=args.repo_id, overwrite=args.overwrite,
+                                    include_code=not args.no_code, **options)
         print(f"wrote {folder} (nothing uploaded): " + ", ".join(sorted(path.name for path in folder.iterdir())))
         return 0
     info = push_to_hub(args.source, args.repo_id, private=True if args.private else None, revision=args.revision,
@@ -343,7 +363,7 @@ def _run_card(args: argparse.Namespace) -> int:
     output.parent.mkdir(parents=True, exist_ok=True)
     card = render_model_card(model_dir, run_dir=args.run or run_dir, evaluations=args.evaluation,
                              repo_id=args.repo_id, model_name=args.name, model_method=args.model_method,
-                             card_dir=output.parent)
+                             card_dir=output.parent, notes=args.notes)
     card.save(output)
     print(f"wrote {output}")
     return 0

@@ -529,6 +529,7 @@ def render_model_card(
     license: str = LICENSE,
     tags: Iterable[str] = (),
     template_path: str | os.PathLike = DEFAULT_TEMPLATE,
+    notes: str | os.PathLike | None = None,
 ):
     """Render the model card (``README.md``) of a model folder with huggingface_hub's ``ModelCard``.
 
@@ -552,6 +553,8 @@ def render_model_card(
         license: the weights' licence (an SPDX-like Hub identifier).
         tags: extra Hub tags.
         template_path: the Jinja template (default ``model_cards/template.md``).
+        notes: a Markdown file rendered as the card's "Notes and reproduction" section (the exact
+            commands that trained and evaluated the model, known gaps).
 
     Returns:
         A ``huggingface_hub.ModelCard``; ``card.save(path)`` writes it, ``str(card)`` is its text.
@@ -637,6 +640,7 @@ def render_model_card(
         training_config=training_config_text,
         evaluations=sections,
         baseline_sources=baselines,
+        notes=Path(notes).read_text().strip() if notes is not None else None,
     )
 
 
@@ -664,6 +668,8 @@ def build_model_folder(
     license: str = LICENSE,
     tags: Iterable[str] = (),
     overwrite: bool = False,
+    notes: str | os.PathLike | None = None,
+    include_code: bool = True,
 ) -> Path:
     """Assemble the folder that :func:`upload_model_folder` uploads (see the module docstring for its files).
 
@@ -677,6 +683,9 @@ def build_model_folder(
         repo_id: the Hub repo id the folder is for (the card's loading examples use it).
         model_name, model_method, license, tags: see :func:`render_model_card`.
         overwrite: replace the contents of an existing ``out_dir``.
+        notes: see :func:`render_model_card`.
+        include_code: add the model's code and an ``auto_map`` for ``trust_remote_code`` loading (always
+            done for uploads; a folder kept in a repository, like ``zoo/NAME``, can leave it out).
 
     Returns:
         ``out_dir``. The weights are checked to load strictly into the configuration first.
@@ -697,9 +706,9 @@ def build_model_folder(
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     try:
-        _fill_model_folder(staging, model_dir, run_dir, evaluations, repo_id=repo_id,
+        _fill_model_folder(staging, model_dir, run_dir, evaluations, include_code, repo_id=repo_id,
                            model_name=model_name or _default_model_name(model_dir, run_dir, repo_id),
-                           model_method=model_method, license=license, tags=tags)
+                           model_method=model_method, license=license, tags=tags, notes=notes)
         check_model_folder(staging)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
@@ -712,13 +721,16 @@ def build_model_folder(
     return out_dir
 
 
-def _fill_model_folder(folder: Path, model_dir: Path, run_dir: Path | None, evaluations, **card_options) -> None:
+def _fill_model_folder(folder: Path, model_dir: Path, run_dir: Path | None, evaluations, include_code: bool,
+                       **card_options) -> None:
     config = json.loads((model_dir / "config.json").read_text())
-    config["auto_map"] = dict(AUTO_MAP)
+    config.pop("auto_map", None)
+    if include_code:
+        config["auto_map"] = dict(AUTO_MAP)
+        for name in REMOTE_CODE_FILES:
+            shutil.copyfile(PACKAGE_DIR / name, folder / name)
     (folder / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
     shutil.copyfile(model_dir / "model.safetensors", folder / "model.safetensors")
-    for name in REMOTE_CODE_FILES:
-        shutil.copyfile(PACKAGE_DIR / name, folder / name)
     learning_curve = None
     if run_dir is not None and (run_dir / LEARNING_CURVE).is_file():
         learning_curve = folder / LEARNING_CURVE
@@ -988,13 +1000,14 @@ def push_to_hub(
     model_method: str | None = None,
     license: str = LICENSE,
     tags: Iterable[str] = (),
+    notes: str | os.PathLike | None = None,
 ):
     """Build the Hub folder of a model or run folder (:func:`build_model_folder`) and upload it in one
     commit (:func:`upload_model_folder`). The arguments are theirs; returns the ``CommitInfo``."""
     with tempfile.TemporaryDirectory(prefix="hfdae-push-") as staging:
         folder = build_model_folder(source, Path(staging) / "upload", evaluations=evaluations, run_dir=run_dir,
                                     checkpoint=checkpoint, repo_id=repo_id, model_method=model_method,
-                                    license=license, tags=tags)
+                                    license=license, tags=tags, notes=notes)
         return upload_model_folder(folder, repo_id, private=private, revision=revision, create_pr=create_pr,
                                    token=token, commit_message=commit_message,
                                    commit_description=commit_description, endpoint=endpoint)

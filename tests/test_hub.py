@@ -154,6 +154,15 @@ def test_card_metadata_and_sections_come_from_the_files(tmp_path, run_dir, evalu
     assert all(result.dataset_config.split("-")[0] in ("seed", "awgn") for result in
                model_index_to_eval_results(data.to_dict()["model-index"])[1])
     assert "UNTRAINED" not in text
+    assert "Notes and reproduction" not in text
+
+
+def test_card_notes_are_rendered_verbatim(tmp_path, run_dir):
+    notes = tmp_path / "notes.md"
+    notes.write_text("Trained with:\n\n```bash\nhfdae train --config configs/zoo-colour.yaml\n```\n")
+    card = hub.render_model_card(run_dir / "best", notes=notes)
+    assert "## Notes and reproduction\n\nTrained with:\n\n```bash\nhfdae train --config configs/zoo-colour.yaml\n```" \
+        in str(card)
 
 
 def test_card_of_the_real_default_model_matches_its_published_results(tmp_path):
@@ -200,6 +209,10 @@ def test_build_model_folder_from_a_run(tmp_path, run_dir, evaluations):
     assert "](eval-seed-tinyset.json)" in (folder / "README.md").read_text()
     with pytest.raises(FileExistsError, match="not empty"):
         hub.build_model_folder(run_dir, folder)
+    # a folder kept in a repository (zoo/NAME) can leave the code out; an upload always carries it
+    kept = hub.build_model_folder(run_dir, tmp_path / "kept", evaluations=evaluations, include_code=False)
+    assert {path.name for path in kept.iterdir()} == names - REMOTE_CODE
+    assert "auto_map" not in json.loads((kept / "config.json").read_text())
 
 
 def test_build_model_folder_refuses_pickles_and_broken_weights(tmp_path, run_dir):
