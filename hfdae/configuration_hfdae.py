@@ -113,7 +113,8 @@ class DenoisingAutoencoderConfig(PretrainedConfig):
         preset (`str`, *optional*):
             Name of the preset this configuration came from, for model cards.
         images_seen (`int`, defaults to 0):
-            Training images this model has seen; 0 means untrained (random weights).
+            Training images of this model's own (last) training run; 0 means untrained (random weights).
+            A fine-tuned model's parents and their images are in ``lineage``.
         training_summary (`dict`, *optional*):
             What the trainer records about the run (data, degradations, recipe); informational.
         task (`str`, defaults to `"restore"`):

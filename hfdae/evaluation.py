@@ -91,7 +91,10 @@ def degraded_cases(clean: torch.Tensor, name: str, protocol: str, sigmas=(15, 25
         for condition in CHAPTER_CONDITIONS:
             degraded = degrade_for_evaluation(clean, condition, name, seed)
             sigma = degraded.params.get("sigma") if condition == "gaussian" else None
-            cases.append(EvaluationCase(condition, degraded.images, None if sigma is None else float(sigma[0]) * 255))
+            # models with a mask channel see the mask of the damaged pixels here as in training
+            mask = degraded.mask.float().to(clean.device) if degraded.mask is not None else None
+            cases.append(EvaluationCase(condition, degraded.images, None if sigma is None else float(sigma[0]) * 255,
+                                        mask))
         return cases
     if protocol == "awgn":
         cases = []
@@ -152,10 +155,18 @@ class Method:
 
     @classmethod
     def from_model(cls, model, name: str | None = None, **restore_kwargs) -> "Method":
-        """An hfdae model (``restore_kwargs`` go to :func:`hfdae.inference.restore`: tiling, self-ensemble)."""
+        """An hfdae model (``restore_kwargs`` go to :func:`hfdae.inference.restore`: tiling, self-ensemble).
+
+        Evaluations run in fp32 unless ``precision`` says otherwise, so that numbers do not depend on
+        whether the machine has native bf16; the inference copy (folded batch norm) is made once here.
+        """
+        from .acceleration import prepare_for_inference
         from .inference import restore
 
         label = name or str(model.config.name_or_path or model.config.preset or "hfdae")
+        restore_kwargs.setdefault("precision", "fp32")
+        if restore_kwargs.get("fast", True):
+            model = prepare_for_inference(model)
         if model.config.extra_input_channels:  # an inpainting model: the mask is its extra input
             def restore_with_mask(degraded, sigma, mask):
                 if mask is None:

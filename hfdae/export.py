@@ -4,12 +4,14 @@
 
 The exported graph takes ``pixel_values`` [B, C, H, W] in [0, 1] (and ``extra_inputs`` for models
 with extra input channels) and returns ``reconstruction``, the same as the PyTorch model in eval
-mode, with batch norm folded into the convolutions. Needs the ``onnx`` extra (onnx; onnxruntime to
+mode, with batch norm folded into the convolutions, for images whose sides are at least the model's
+size multiple (``config.size_multiple``: padding reflects, as in PyTorch, and cannot exceed the side). Needs the ``onnx`` extra (onnx; onnxruntime to
 run or check it).
 """
 
 from __future__ import annotations
 
+import copy
 import os
 import warnings
 from pathlib import Path
@@ -57,9 +59,10 @@ def export_onnx(model: DenoisingAutoencoder, path: str | os.PathLike, example_si
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     config = model.config
-    wrapper = _ReconstructionOnly(fold_batch_norm(model.float().cpu())).eval()
-    # Not a multiple of the model's size multiple, so the padding (and cropping) is traced too.
-    height = width = example_size + config.size_multiple // 2 + 1
+    wrapper = _ReconstructionOnly(fold_batch_norm(model).float().cpu()).eval()  # a copy: model is unchanged
+    # One more than a multiple of the model's size multiple, so the padding (and cropping) is traced too.
+    multiple = config.size_multiple
+    height = width = multiple * max(1, -(-example_size // multiple)) + 1
     pixel_values = torch.rand(1, config.image_channels, height, width)
     dynamic_axes = {"pixel_values": {0: "batch", 2: "height", 3: "width"},
                     "reconstruction": {0: "batch", 2: "height", 3: "width"}}
@@ -100,7 +103,7 @@ def check_onnx(model: DenoisingAutoencoder, path: str | os.PathLike, sizes=((1, 
         raise ImportError(f"checking an ONNX export needs onnxruntime: pip install 'hfdae[onnx]' ({error})") from error
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     generator = torch.Generator().manual_seed(seed)
-    model = model.float().cpu().eval()
+    model = copy.deepcopy(model).float().cpu().eval()
     largest = 0.0
     for batch, height, width in sizes:
         feeds = {"pixel_values": torch.rand(batch, model.config.image_channels, height, width, generator=generator)}

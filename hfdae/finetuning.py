@@ -29,6 +29,7 @@ __all__ = [
     "task_degradation",
     "widen_input_channels",
     "frozen_modules",
+    "input_convolutions",
     "record_parent",
     "finetune_config",
     "finetune",
@@ -105,6 +106,13 @@ def widen_input_channels(model: DenoisingAutoencoder, extra_channels: int) -> De
     return widened.to(next(model.parameters()).device)
 
 
+def input_convolutions(model: DenoisingAutoencoder) -> list[nn.Module]:
+    """The convolutions that read the network input (the first block's main path and shortcut):
+    where :func:`widen_input_channels` adds the weights of new input channels."""
+    first_block = model.encoder.levels[0][0]
+    return [module for module in (first_block.conv1, first_block.shortcut) if module is not None]
+
+
 def frozen_modules(model: DenoisingAutoencoder, freeze: str) -> list[nn.Module]:
     """The modules that ``freeze`` (``"none"`` or ``"encoder"``) keeps fixed during fine-tuning."""
     if freeze == "none":
@@ -144,7 +152,8 @@ def finetune_config(
             and validation runs on its ``validation`` split with the task's protocol.
         output_dir: the run folder.
         learning_rate: the constant learning rate (small: the model is already trained).
-        freeze: ``"none"`` or ``"encoder"``.
+        freeze: ``"none"`` or ``"encoder"`` (with the mask channel, the first block's input convolutions
+            stay trainable: they hold the mask's weights).
         max_images: training images to see.
         mask_channel: give the model the mask as an input channel (default: True for ``inpaint``).
         task_options: see :func:`task_degradation`.

@@ -152,7 +152,8 @@ def restore(
         precision: ``"fp32"``, ``"bf16"`` (autocast) or ``"auto"``: bf16 only where it is native
             (CUDA, CPUs with AVX512-BF16 or AMX); see :func:`hfdae.acceleration.inference_precision`.
         extra_inputs: [B, E, H, W] or [E, H, W] for models with ``extra_input_channels = E`` (an
-            inpainting mask, 1 in the holes); tiled and transformed together with the images.
+            inpainting mask, 1 in the holes); tiled and transformed together with the images. Such
+            models get zeros (nothing masked) when it is None.
 
     Returns:
         Restored images, same shape as ``images``, clamped to [0, 1], float32 on the input's device.
@@ -163,13 +164,18 @@ def restore(
     given_channels = batch.shape[1]
     network_input = to_tensor(batch, model.config.image_channels)
     image_channels = network_input.shape[1]
-    if (extra_inputs is None) != (model.config.extra_input_channels == 0):
-        raise ValueError(f"this model takes extra_input_channels={model.config.extra_input_channels}; got"
-                         f" extra_inputs={'None' if extra_inputs is None else tuple(extra_inputs.shape)}")
-    if extra_inputs is not None:  # carried as extra channels, so batching, tiling and flips treat them alike
-        extra = extra_inputs.unsqueeze(0) if extra_inputs.ndim == 3 else extra_inputs
-        if extra.shape[0] != network_input.shape[0] or extra.shape[-2:] != network_input.shape[-2:]:
-            raise ValueError(f"extra_inputs {tuple(extra_inputs.shape)} do not match images {tuple(images.shape)}")
+    expected_extra = model.config.extra_input_channels
+    if extra_inputs is not None and not expected_extra:
+        raise ValueError(f"this model takes no extra inputs; got extra_inputs {tuple(extra_inputs.shape)}")
+    if expected_extra:  # carried as extra channels, so batching, tiling and flips treat them alike
+        if extra_inputs is None:  # nothing masked
+            extra = torch.zeros_like(network_input[:, :1]).expand(-1, expected_extra, -1, -1)
+        else:
+            extra = extra_inputs.unsqueeze(0) if extra_inputs.ndim == 3 else extra_inputs
+        if extra.shape[0] != network_input.shape[0] or extra.shape[1] != expected_extra \
+                or extra.shape[-2:] != network_input.shape[-2:]:
+            raise ValueError(f"extra_inputs {tuple(extra.shape)} do not match images {tuple(batch.shape)} and the"
+                             f" model's extra_input_channels={expected_extra}")
         network_input = torch.cat([network_input, extra.to(network_input)], dim=1)
     height, width = network_input.shape[-2:]
     if tile_size == "auto":

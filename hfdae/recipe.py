@@ -58,7 +58,8 @@ class ModelRecipe:
             its config and choosing the validation protocol); None keeps the parent's (``restore``).
         mask_channel: give the model the inpainting mask as an extra input channel; a parent without
             one gets its first convolutions widened with zero weights (its output is unchanged).
-        freeze: ``"none"`` or ``"encoder"`` (the encoder's weights and batch-norm statistics stay fixed).
+        freeze: ``"none"`` or ``"encoder"`` (the encoder's weights and batch-norm statistics stay fixed,
+            except, with ``mask_channel``, the first block's input convolutions, which hold the mask's weights).
     """
 
     preset: str = "skip"

@@ -144,6 +144,7 @@ class Trainer:
             cpu=config.cpu,
         )
         self._check_process_count()
+        self._resuming = resume
         self._prepare_run_folder(resume, overwrite)
         set_seed(config.seed)
 
@@ -236,10 +237,15 @@ class Trainer:
             warnings.warn(f"resuming {self.output_dir} with changed settings: {changed}", stacklevel=3)
 
     def _build_model(self) -> DenoisingAutoencoder:
-        from .finetuning import frozen_modules, record_parent, widen_input_channels
+        from .finetuning import frozen_modules, input_convolutions, record_parent, widen_input_channels
 
         recipe = self.config.model
-        if recipe.init_from:
+        checkpoint = self._latest_checkpoint() if self._resuming else None
+        if recipe.init_from and checkpoint is not None:
+            # a resumed fine-tune: the checkpoint holds the widened model and its lineage; the parent
+            # need not be reachable any more (its weights are overwritten by the checkpoint's anyway)
+            model = DenoisingAutoencoder(DenoisingAutoencoderConfig.from_pretrained(checkpoint / "model"))
+        elif recipe.init_from:
             from .inference import load_model
 
             with warnings.catch_warnings():
@@ -260,6 +266,11 @@ class Trainer:
         self._frozen = frozen_modules(model, recipe.freeze)
         for module in self._frozen:
             module.requires_grad_(False)
+        if recipe.mask_channel and self._frozen:
+            # the mask's (zero-initialised) weights live in the first convolutions: a frozen encoder
+            # would keep them at zero and the mask would never reach the output
+            for convolution in input_convolutions(model):
+                convolution.requires_grad_(True)
         if self.config.channels_last:
             model = model.to(memory_format=torch.channels_last)
         return self._train_mode(model)

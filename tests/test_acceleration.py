@@ -80,14 +80,22 @@ def test_bf16_restore_stays_close_to_fp32():
     "overrides",
     [{"preset": "small"}, {"preset": "skip", "predict_residual": True}, {"preset": "small", "colour_space": "gray"},
      {"preset": "small", "colour_space": "lab"}, {"preset": "small", "extra_input_channels": 1},
-     {"preset": "small", "upsample": "resize", "output_head": "scaled_tanh"}],
-    ids=["small", "skip-residual", "gray", "lab", "mask-channel", "resize-scaled-tanh"],
+     {"preset": "small", "upsample": "resize", "output_head": "scaled_tanh"},
+     {"preset": "small", "widths": [8, 16], "blocks_per_level": [1, 1]}],
+    ids=["small", "skip-residual", "gray", "lab", "mask-channel", "resize-scaled-tanh", "two-levels"],
 )
 def test_onnx_export_matches_pytorch(tmp_path, overrides):
     overrides = dict(overrides)
     model = _with_trained_statistics(make_model(overrides.pop("preset"), **overrides))
     path = export_onnx(model, tmp_path / "model.onnx")
     assert check_onnx(model, path) < 1e-4
+
+
+def test_export_leaves_the_model_unchanged(tmp_path):
+    model = make_model("small").to(torch.bfloat16).train()
+    export_onnx(model, tmp_path / "model.onnx")
+    assert next(model.parameters()).dtype == torch.bfloat16 and model.training
+    assert any(isinstance(module, torch.nn.BatchNorm2d) for module in model.modules())
 
 
 def test_export_command(tmp_path, capsys):

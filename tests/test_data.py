@@ -390,3 +390,20 @@ def test_load_images_raises_when_nothing_is_readable(tmp_path):
     (tmp_path / "bad.png").write_bytes(b"\x89PNG but not really")
     with pytest.warns(UnreadableImageWarning), pytest.raises(RuntimeError, match="1 of 1"):
         load_images(tmp_path)
+
+
+def test_overexposure_clips_highlights_in_the_chosen_fraction_of_crops(noise_folder):
+    def crops(overexposure: float) -> dict[str, np.ndarray]:
+        dataset = crop_dataset(noise_folder, crop_size=16, split=None, shuffle_buffer=0, overexposure=overexposure)
+        return {example["name"]: example["crop"] for example in dataset}
+
+    plain, always = crops(0.0), crops(1.0)
+    assert plain.keys() == always.keys()
+    for name, crop in plain.items():
+        brightened = always[name]
+        assert brightened.dtype == np.uint8
+        # a gain >= 1 then clipping: never darker, saturated at least where the original was
+        assert (brightened.astype(int) >= crop).all()
+        assert (brightened == 255).mean() > (crop == 255).mean()
+    with pytest.raises(ValueError, match="overexposure must be a fraction in \\[0, 1\\], got 1.5"):
+        crop_dataset(noise_folder, crop_size=16, split=None, overexposure=1.5)

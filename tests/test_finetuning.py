@@ -44,9 +44,10 @@ def parent(photos, tmp_path_factory):
     return Trainer(config).train().final_model
 
 
-def _tiny_finetune(parent, photos, output, **options):
+def _tiny_finetune(parent, photos, output, overrides_extra=None, **options):
     folder, _ = photos
-    overrides = {**TINY_RUN, "data.validation_source": str(folder), "data.validation_split": None}
+    overrides = {**TINY_RUN, "data.validation_source": str(folder), "data.validation_split": None,
+                 **(overrides_extra or {})}
     return finetune(parent, options.pop("task", "inpaint"), str(folder), str(output),
                     overrides=overrides, **options)
 
@@ -119,3 +120,31 @@ def test_finetune_command(parent, photos, tmp_path, capsys):
     tuned = DenoisingAutoencoder.from_pretrained(tmp_path / "run" / "final")
     assert tuned.config.task == "deblur" and tuned.config.lineage[0]["model"] == str(parent)
     assert tuned.config.training_summary["degradations"] == {"name": "blur", "sigma_max": 2.0}
+
+
+def test_a_frozen_encoder_still_learns_the_mask_weights(parent, photos, tmp_path):
+    result = _tiny_finetune(parent, photos, tmp_path / "frozen-mask", freeze="encoder", max_images=32)
+    before = DenoisingAutoencoder.from_pretrained(parent).state_dict()
+    after = DenoisingAutoencoder.from_pretrained(result.final_model).state_dict()
+    first_block = "encoder.levels.0.0."
+    mask_weights = after[first_block + "conv1.weight"][:, 3:]  # the channel after RGB
+    assert mask_weights.abs().sum() > 0  # trained away from their zero start
+    for key in before:
+        if key.startswith("encoder.") and not key.startswith((first_block + "conv1.", first_block + "shortcut.")):
+            assert torch.equal(before[key], after[key]), key
+
+
+def test_a_resumed_finetune_needs_only_its_checkpoint(parent, photos, tmp_path):
+    import shutil
+
+    copied_parent = tmp_path / "parent"
+    shutil.copytree(parent, copied_parent)
+    _tiny_finetune(copied_parent, photos, tmp_path / "run", task="deblur", max_images=16,
+                   overrides_extra={"checkpoint_every_images": 8})
+    shutil.rmtree(copied_parent)  # the parent is gone: resuming must not need it
+    folder, _ = photos
+    overrides = {**TINY_RUN, "data.validation_source": str(folder), "data.validation_split": None}
+    result = finetune(copied_parent, "deblur", str(folder), str(tmp_path / "run"), resume=True, max_images=32,
+                      overrides=overrides)
+    tuned = DenoisingAutoencoder.from_pretrained(result.final_model)
+    assert result.images_seen == 32 and tuned.config.lineage[0]["model"] == str(copied_parent)

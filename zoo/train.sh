@@ -15,14 +15,16 @@ dncnn="dncnn=$peers/dncnn_color_blind.pth"
 ffdnet="ffdnet=$peers/ffdnet_color.pth"
 run() { echo "\$ $*" >&2; "$@"; }
 
+resume_flag() {  # how to (re)start the run in RUN_DIR: continue its last checkpoint, or start afresh
+    if [ -f "$1/checkpoints/latest" ]; then echo --resume; elif [ -d "$1" ]; then echo --overwrite; fi
+}
+
 train() {  # train CONFIG RUN_DIR: start, or resume an interrupted run, or keep a finished one
     local config=$1 run_dir=$2
     if [ -f "$run_dir/final/model.safetensors" ]; then
         echo "$run_dir is finished" >&2
-    elif [ -d "$run_dir/checkpoints" ]; then
-        run hfdae train --config "$config" --resume
     else
-        run hfdae train --config "$config"
+        run hfdae train --config "$config" $(resume_flag "$run_dir")
     fi
 }
 
@@ -31,6 +33,8 @@ package() {  # package NAME RUN_DIR EVALUATION...: the Hub-ready folder zoo/NAME
     shift 2
     local evaluations=()
     for evaluation in "$@"; do evaluations+=(--evaluation "$evaluation"); done
+    # zoo/NAME.notes.md (the commands, written by hand beside the numbers they explain) becomes the
+    # card's "Notes and reproduction" section
     run hfdae push "$run_dir" --repo-id "hfdae/hfdae-$name" --dry-run "zoo/$name" --no-code --overwrite \
         --notes "zoo/$name.notes.md" "${evaluations[@]}"
 }
@@ -54,19 +58,19 @@ colour() {
 
 inpaint() {
     local images=8000
-    [ -f runs/zoo-inpaint/final/model.safetensors ] || run hfdae finetune --from runs/zoo-colour/best --task inpaint \
+    # from the zoo name, so the lineage names the published parent (colour() installed it as the default)
+    [ -f runs/zoo-inpaint/final/model.safetensors ] || run hfdae finetune --from colour --task inpaint \
         --data "$data/train/CBSD432" --output runs/zoo-inpaint --lr 1e-4 --max-images $images \
-        --data.crop_size 96 --data.num_workers 1 --batch_size 16 \
-        $([ -d runs/zoo-inpaint/checkpoints ] && echo --resume)
+        --data.crop_size 96 --data.num_workers 1 --batch_size 16 $(resume_flag runs/zoo-inpaint)
     train configs/zoo-inpaint-scratch.yaml runs/zoo-inpaint-scratch   # the same architecture, from scratch
     local out=docs/finetuning
     # held-out images: the validation split of CBSD432 (never trained on), the inpainting protocol
-    run hfdae evaluate runs/zoo-colour/best runs/zoo-inpaint/final runs/zoo-inpaint-scratch/final \
+    run hfdae evaluate runs/zoo-colour/best runs/zoo-inpaint/best runs/zoo-inpaint-scratch/best \
         --data "$data/train/CBSD432" --split validation --protocol inpaint --baseline input \
         --output "$out/inpaint-validation"
     run hfdae curve runs/zoo-inpaint --overlay "from scratch=runs/zoo-inpaint-scratch" \
         --output "$out/learning_curves.png"
-    run hfdae evaluate runs/zoo-inpaint/final --data "$data/test/CBSD68" --protocol inpaint --baseline input \
+    run hfdae evaluate runs/zoo-inpaint/best --data "$data/test/CBSD68" --protocol inpaint --baseline input \
         --output runs/zoo-inpaint/eval/cbsd68-inpaint
     package inpaint runs/zoo-inpaint runs/zoo-inpaint/eval/cbsd68-inpaint
 }
