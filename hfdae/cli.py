@@ -157,12 +157,19 @@ def _run_denoise(args: argparse.Namespace) -> int:
 
 def _run_train(args: argparse.Namespace, extra: list[str]) -> int:
     from .recipe import load_training_config, parse_override_arguments
+
+    return _train_and_report(load_training_config(args.config, parse_override_arguments(extra)), args)
+
+
+def _train_and_report(config, args: argparse.Namespace) -> int:
+    """Run a training config (``train`` and ``finetune``) and print where its models are."""
     from .training import Trainer
 
-    config = load_training_config(args.config, parse_override_arguments(extra))
-    result = Trainer(config, resume=args.resume, overwrite=args.overwrite).train()
+    trainer = Trainer(config, resume=args.resume, overwrite=args.overwrite)
+    result = trainer.train()
     if result.best_validation_psnr is not None:
-        print(f"best validation PSNR (five-output average): {result.best_validation_psnr:.2f} dB")
+        measure = "five-output average" if trainer.task == "restore" else f"{trainer.task} protocol"
+        print(f"best validation PSNR ({measure}): {result.best_validation_psnr:.2f} dB")
     print(f"trained on {result.images_seen:,} images in {result.wall_seconds / 60:.1f} min; models in"
           f" {result.final_model} and {result.best_model}")
     return 0
@@ -173,7 +180,6 @@ def _run_finetune(args: argparse.Namespace, extra: list[str]) -> int:
 
     from .finetuning import finetune_config
     from .recipe import parse_override_arguments
-    from .training import Trainer
 
     task_options = yaml.safe_load(args.task_options) if args.task_options else None
     if task_options is not None and not isinstance(task_options, dict):
@@ -181,12 +187,7 @@ def _run_finetune(args: argparse.Namespace, extra: list[str]) -> int:
     config = finetune_config(args.parent, args.task, args.data, args.output, learning_rate=args.lr,
                              freeze=args.freeze, max_images=args.max_images, mask_channel=args.mask_channel,
                              task_options=task_options, overrides=parse_override_arguments(extra))
-    result = Trainer(config, resume=args.resume, overwrite=args.overwrite).train()
-    if result.best_validation_psnr is not None:
-        print(f"best validation PSNR ({args.task} protocol): {result.best_validation_psnr:.2f} dB")
-    print(f"fine-tuned on {result.images_seen:,} images in {result.wall_seconds / 60:.1f} min; models in"
-          f" {result.final_model} and {result.best_model}")
-    return 0
+    return _train_and_report(config, args)
 
 
 def _run_lr_find(args: argparse.Namespace, extra: list[str]) -> int:

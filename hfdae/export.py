@@ -53,7 +53,7 @@ def export_onnx(model: DenoisingAutoencoder, path: str | os.PathLike, example_si
         ImportError: ``onnx`` is not installed (``pip install hfdae[onnx]``).
     """
     try:
-        import onnx  # noqa: F401
+        import onnx  # noqa: F401  (torch.onnx.export needs it)
     except ImportError as error:
         raise ImportError(f"ONNX export needs onnx: pip install 'hfdae[onnx]' ({error})") from error
     path = Path(path)

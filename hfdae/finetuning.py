@@ -20,7 +20,6 @@ from typing import Any
 import torch
 from torch import nn
 
-from .configuration_hfdae import DenoisingAutoencoderConfig
 from .modeling_hfdae import DenoisingAutoencoder
 
 __all__ = [

@@ -191,6 +191,11 @@ class Trainer:
         return getattr(model, "_orig_mod", model)  # a compiled module inside DDP
 
     @property
+    def task(self) -> str:
+        """What the model learns (its config's ``task``; it chooses the validation protocol)."""
+        return self._bare_model().config.task
+
+    @property
     def is_main(self) -> bool:
         return self.accelerator.is_main_process
 

@@ -32,7 +32,6 @@ import torch
 import yaml
 from huggingface_hub import ModelCard, constants
 from huggingface_hub.repocard_data import model_index_to_eval_results
-from safetensors.torch import load_file
 
 import hfdae
 from hfdae import hub
