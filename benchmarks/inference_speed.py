@@ -64,8 +64,14 @@ def measure(spec: dict) -> dict:
         seconds += time.perf_counter() - start
         values.append(float(psnr(quantize_8bit(restored), clean)[0]))
         pixels += clean.shape[-1] * clean.shape[-2]
-    return {"megapixels_per_second": pixels / 1e6 / seconds, "seconds_per_image": seconds / len(cases),
-            "peak_rss_mib": _peak_rss_mib(), "psnr": statistics.fmean(values), "images": len(cases)}
+    result = {"megapixels_per_second": pixels / 1e6 / seconds, "seconds_per_image": seconds / len(cases),
+              "peak_rss_mib": _peak_rss_mib(), "psnr": statistics.fmean(values), "images": len(cases)}
+    if kind == "hfdae" and spec["variant"] == "bf16":  # its PSNR change against fp32 on the same images
+        reference = Method.from_model(model, spec["model"], precision="fp32")
+        fp32 = [float(psnr(quantize_8bit(reference.restore(case.degraded, case.sigma)), clean)[0])
+                for _, clean, case in cases]
+        result["psnr_change_vs_fp32"] = statistics.fmean(values) - statistics.fmean(fp32)
+    return result
 
 
 def _run_worker(spec: dict) -> dict:
@@ -84,6 +90,8 @@ def main() -> None:
     parser.add_argument("--dncnn", default=None, help="DnCNN weights (.pth)")
     parser.add_argument("--ffdnet", default=None, help="FFDNet weights (.pth)")
     parser.add_argument("--bm3d-limit", type=int, default=0, help="images for BM3D (slow; 0: skip it)")
+    parser.add_argument("--bf16-limit", type=int, default=2,
+                        help="images for the bf16 rows (emulated bf16 is very slow on CPUs without it)")
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -98,7 +106,9 @@ def main() -> None:
     rows = []
     for model in args.models.split(","):
         for variant in ("fast", "plain", "bf16"):
-            rows.append((f"hfdae {model}", variant, {"kind": "hfdae", "model": model, "variant": variant, **common}))
+            limit = args.bf16_limit if variant == "bf16" else args.limit
+            rows.append((f"hfdae {model}", variant,
+                         {"kind": "hfdae", "model": model, "variant": variant, **common, "limit": limit}))
     if args.dncnn:
         rows.append(("DnCNN (" + args.dncnn.rsplit("/", 1)[-1] + ")", "eager fp32", {"kind": "dncnn", "path": args.dncnn, **common}))
     if args.ffdnet:
@@ -110,7 +120,8 @@ def main() -> None:
     native_bf16 = "avx512_bf16" in flags or "amx_bf16" in flags
     print(f"machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads,"
           f" torch {torch.__version__}, native bf16 instructions: {'yes' if native_bf16 else 'no'}")
-    print(f"data: {args.data}, first {args.limit} images (BM3D: first {args.bm3d_limit}), AWGN sigma {args.sigma:g},"
+    print(f"data: {args.data}, first {args.limit} images (BM3D: first {args.bm3d_limit}, bf16: first"
+          f" {args.bf16_limit}), AWGN sigma {args.sigma:g},"
           " each method in its own process\n")
     results = [(name, variant, _run_worker(spec)) for name, variant, spec in rows]
     dncnn = next((result for name, _, result in results if name.startswith("DnCNN")), None)
@@ -118,8 +129,12 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|")
     for name, variant, result in results:
         ratio = f"{result['megapixels_per_second'] / dncnn['megapixels_per_second']:.2f}x" if dncnn else "-"
+        change = result.get("psnr_change_vs_fp32")
+        quality = f"{result['psnr']:.2f} ({result['images']} images)"
+        if change is not None:
+            quality += f", {change:+.3f} vs fp32 on them"
         print(f"| {name} | {variant} | {result['megapixels_per_second']:.3f} | {result['seconds_per_image']:.2f} |"
-              f" {result['peak_rss_mib']:.0f} | {result['psnr']:.2f} ({result['images']} images) | {ratio} |")
+              f" {result['peak_rss_mib']:.0f} | {quality} | {ratio} |")
 
 
 if __name__ == "__main__":
