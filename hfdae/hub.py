@@ -480,6 +480,17 @@ def _eval_results(evaluation: dict, method: str):
     return results
 
 
+def _widest_results(results: list) -> list:
+    """One ``model-index`` entry per (dataset, protocol-condition, metric): the evaluation over the most
+    images wins (a run on a subset, such as CBM3D's first 10 images, stays in the card's tables only)."""
+    chosen: dict[tuple, Any] = {}
+    for result in results:
+        key = (result.dataset_type, result.dataset_config, result.metric_type)
+        if key not in chosen or result.dataset_args["images"] > chosen[key].dataset_args["images"]:
+            chosen[key] = result
+    return list(chosen.values())
+
+
 def _headline(evaluation: dict, method: str) -> str | None:
     dataset = _dataset_name(evaluation["data"])
     if evaluation["protocol"] == "seed":
@@ -606,6 +617,7 @@ def render_model_card(
                 if name.startswith(baseline) and source not in baselines:
                     baselines.append(source)
 
+    eval_results = _widest_results(eval_results)
     model_name = model_name or _default_model_name(model_dir, run_dir, repo_id)
     card_tags = list(CARD_TAGS) + [f"preset-{config.preset}"] * bool(config.preset) + list(tags)
     card_data = ModelCardData(

@@ -49,7 +49,7 @@ ZOO: dict[str, ZooEntry] = {
     entry.name: entry
     for entry in (
         ZooEntry("colour", "colour flagship: wide skip U-Net, blind Gaussian noise up to sigma 50, salt and pepper, "
-                           "blur, knockout"),
+                           "blur, knockout", embedded=True),
         ZooEntry("small", "Figure 18.4's small design (shallow, skips), the chapter's four degradations"),
         ZooEntry("noskip", "Figure 18.4's deep design without skips, the chapter's four degradations"),
         ZooEntry("skip", "Figure 18.4's deep design with skips, the chapter's four degradations"),

@@ -57,7 +57,7 @@ colour() {
 }
 
 inpaint() {
-    local images=8000
+    local images=4000
     # from the zoo name, so the lineage names the published parent (colour() installed it as the default)
     [ -f runs/zoo-inpaint/final/model.safetensors ] || run hfdae finetune --from colour --task inpaint \
         --data "$data/train/CBSD432" --output runs/zoo-inpaint --lr 1e-4 --max-images $images \
