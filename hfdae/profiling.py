@@ -24,8 +24,10 @@ def count_macs(model: torch.nn.Module, height: int = 256, width: int = 256, chan
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
+    extra = model.config.extra_input_channels
+    extra_inputs = torch.zeros(1, extra, height, width, device=device) if extra else None
     with FlopCounterMode(display=False) as counter:
-        model(torch.zeros(1, channels, height, width, device=device))
+        model(pixel_values=torch.zeros(1, channels, height, width, device=device), extra_inputs=extra_inputs)
     model.train(was_training)
     return counter.get_total_flops() // 2
 
