@@ -6,6 +6,7 @@ import pytest
 import torch
 
 import hfdae
+import hfdae.hub
 from hfdae import DenoisingAutoencoder
 from hfdae.cli import main
 from hfdae.evaluation import Method, evaluate
@@ -69,6 +70,8 @@ def test_finetuning_for_inpainting_beats_the_parent_and_records_the_lineage(pare
     assert tuned.config.training_summary["init_from"] == str(parent)
     _, held_out = photos
     assert _task_psnr(tuned, held_out, "inpaint") > _task_psnr(original, held_out, "inpaint") + 0.5
+    card = str(hfdae.hub.render_model_card(result.final_model))  # the card shows the lineage
+    assert f"| fine-tuned from | `{parent}` (task restore, 192 images seen" in card
 
 
 @pytest.mark.parametrize("preset", PRESETS)
