@@ -153,7 +153,8 @@ def learning_curve(
         psnr_axis = axes[0][1]
         psnr_axis.plot([r["images_seen"] for r in validation], [r["validation_psnr"] for r in validation], "o-")
         psnr_axis.set_xlabel("images seen")
-        psnr_axis.set_ylabel("validation PSNR, five-output average (dB)")
+        chapter = "identity" in (validation[-1].get("validation_psnr_per_condition") or {"identity": 0})
+        psnr_axis.set_ylabel("validation PSNR, " + ("five-output average" if chapter else "task protocol") + " (dB)")
         psnr_axis.grid(alpha=0.3)
     return save_figure(figure, path, title)
 
