@@ -1,6 +1,7 @@
 # The two set-up commands of the README:
 #   make demo   creates .venv, installs hfdae and runs `hfdae demo` on the embedded default model
-#   make test   creates .venv, installs hfdae with its test extras and runs the test suite
+#   make test   creates .venv, installs hfdae with its test extras (and Debian's chromium if missing) and
+#               runs the test suite
 # torch is installed FIRST and pinned to 2.13.0: the CPU wheel; a bare `torch` would pull a CUDA build.
 
 PYTHON ?= python3
@@ -8,7 +9,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 TORCH_VERSION ?= 2.13.0
 
-.PHONY: demo test install install-dev clean
+.PHONY: demo test install install-dev browser clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,10 +30,17 @@ $(VENV)/.installed-dev: $(VENV)/.torch pyproject.toml
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
+# The Space's end-to-end test drives Debian's chromium through Playwright (never `playwright install`,
+# which downloads its own browsers); it fails without one.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+		sudo_if_needed=$$([ "$$(id -u)" -eq 0 ] || echo sudo); \
+		$$sudo_if_needed apt-get update -qq && $$sudo_if_needed apt-get install -y -qq chromium; }
+
 demo: install
 	$(BIN)/hfdae demo
 
-test: install-dev
+test: install-dev browser
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
 
 clean:
