@@ -167,14 +167,10 @@ class Method:
         restore_kwargs.setdefault("precision", "fp32")
         if restore_kwargs.get("fast", True):
             model = prepare_for_inference(model)
-        if model.config.extra_input_channels:  # an inpainting model: the mask is its extra input
-            def restore_with_mask(degraded, sigma, mask):
-                if mask is None:
-                    mask = torch.zeros_like(degraded[:, :1])
-                return restore(model, degraded, extra_inputs=mask, **restore_kwargs)
-
-            return cls(label, restore_with_mask, channels=model.config.image_channels,
-                       device=str(next(model.parameters()).device), uses_mask=True)
+        if model.config.extra_input_channels:  # an inpainting model: the mask is its extra input (None: zeros)
+            return cls(label, lambda degraded, sigma, mask: restore(model, degraded, extra_inputs=mask, **restore_kwargs),
+                       channels=model.config.image_channels, device=str(next(model.parameters()).device),
+                       uses_mask=True)
         return cls(label, lambda degraded, sigma: restore(model, degraded, **restore_kwargs),
                    channels=model.config.image_channels, device=str(next(model.parameters()).device))
 

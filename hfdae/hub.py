@@ -999,9 +999,6 @@ def push_to_hub(
     source: str | os.PathLike,
     repo_id: str,
     *,
-    evaluations: Sequence[str | os.PathLike] = (),
-    run_dir: str | os.PathLike | None = None,
-    checkpoint: str = "best",
     private: bool | None = None,
     revision: str | None = None,
     create_pr: bool = False,
@@ -1009,17 +1006,16 @@ def push_to_hub(
     commit_message: str | None = None,
     commit_description: str | None = None,
     endpoint: str | None = None,
-    model_method: str | None = None,
-    license: str = LICENSE,
-    tags: Iterable[str] = (),
-    notes: str | os.PathLike | None = None,
+    **folder_options,
 ):
-    """Build the Hub folder of a model or run folder (:func:`build_model_folder`) and upload it in one
-    commit (:func:`upload_model_folder`). The arguments are theirs; returns the ``CommitInfo``."""
+    """Build the Hub folder of a model or run folder and upload it in one commit; returns the ``CommitInfo``.
+
+    The named arguments are :func:`upload_model_folder`'s; ``folder_options`` go to
+    :func:`build_model_folder` (``evaluations``, ``run_dir``, ``checkpoint``, ``model_method``, ``license``,
+    ``tags``, ``notes``).
+    """
     with tempfile.TemporaryDirectory(prefix="hfdae-push-") as staging:
-        folder = build_model_folder(source, Path(staging) / "upload", evaluations=evaluations, run_dir=run_dir,
-                                    checkpoint=checkpoint, repo_id=repo_id, model_method=model_method,
-                                    license=license, tags=tags, notes=notes)
+        folder = build_model_folder(source, Path(staging) / "upload", repo_id=repo_id, **folder_options)
         return upload_model_folder(folder, repo_id, private=private, revision=revision, create_pr=create_pr,
                                    token=token, commit_message=commit_message,
                                    commit_description=commit_description, endpoint=endpoint)

@@ -126,19 +126,25 @@ def test_denoise_a_synthesised_degradation_gives_lossless_pngs_and_metrics(space
         assert result.ssim_restored > result.ssim_degraded
 
 
-def test_large_images_are_restored_in_tiles(tmp_path, clean_array, monkeypatch):
-    tile_sizes = []
+@pytest.fixture
+def restore_options(monkeypatch):
+    """The keyword arguments of every ``restore`` call the app makes, in order."""
+    calls = []
     real_restore = hfdae.space.restore
 
     def spy(model, images, **options):
-        tile_sizes.append(options.get("tile_size"))
+        calls.append(options)
         return real_restore(model, images, **options)
 
     monkeypatch.setattr(hfdae.space, "restore", spy)
+    return calls
+
+
+def test_large_images_are_restored_in_tiles(tmp_path, clean_array, restore_options):
     space = DenoisingSpace(output_dir=tmp_path, tile_pixels=SIDE * SIDE)
     tiled = space.denoise(np.tile(clean_array, (5, 1, 1)), "gaussian", 0.5, 0)  # 640 rows: two tiles of 512
     whole = space.denoise(clean_array, "gaussian", 0.5, 0)
-    assert tile_sizes == [hfdae.space.TILE_SIZE, None]
+    assert [options.get("tile_size") for options in restore_options] == [hfdae.space.TILE_SIZE, None]
     assert tiled.psnr_restored > tiled.psnr_degraded + 2 and whole.psnr_restored > whole.psnr_degraded + 2
 
 
@@ -228,28 +234,20 @@ def test_inpaint_fills_only_the_painted_pixels(space, clean_array):
         space.inpaint(_editor_value(clean_array, slice(0, 0), slice(0, 0)))
 
 
-def test_a_model_with_a_mask_input_gets_the_mask(tmp_path, clean_array, monkeypatch):
-    masks = []
-    real_restore = hfdae.space.restore
-
-    def spy(model, images, **options):
-        masks.append(options.get("extra_inputs"))
-        return real_restore(model, images, **options)
-
-    monkeypatch.setattr(hfdae.space, "restore", spy)
+def test_a_model_with_a_mask_input_gets_the_mask(tmp_path, clean_array, restore_options):
     make_model("small", extra_input_channels=1, images_seen=1).save_pretrained(tmp_path / "mask-model")
     space = DenoisingSpace({DEFAULT_MODEL_LABEL: "default", "inpainting": str(tmp_path / "mask-model")},
                            output_dir=tmp_path / "out")
     assert space.inpainting_labels() == ["inpainting"]
     result = space.inpaint(_editor_value(clean_array, slice(10, 30), slice(10, 30)))
     assert result.model == "inpainting"  # chosen by default for the Inpaint tab
-    assert masks[-1].shape == (1, 1, SIDE, SIDE) and masks[-1].sum() == 400 and masks[-1][0, 0, 10:30, 10:30].all()
+    assert restore_options[-1].get("extra_inputs").shape == (1, 1, SIDE, SIDE) and restore_options[-1].get("extra_inputs").sum() == 400 and restore_options[-1].get("extra_inputs")[0, 0, 10:30, 10:30].all()
     assert space.denoise(clean_array, "knockout", 0.5, 0, model="inpainting").psnr_restored is not None
-    assert masks[-1].sum() > 0  # the knocked-out blocks
+    assert restore_options[-1].get("extra_inputs").sum() > 0  # the knocked-out blocks
     assert space.denoise(clean_array, "gaussian", 0.5, 0, model="inpainting").psnr_restored is not None
-    assert masks[-1].sum() == 0  # no holes
+    assert restore_options[-1].get("extra_inputs").sum() == 0  # no holes
     space.denoise(clean_array, "knockout", 0.5, 0)
-    assert masks[-1] is None  # the default model takes no mask
+    assert restore_options[-1].get("extra_inputs") is None  # the default model takes no mask
 
 
 def test_model_specs_parse_from_the_command_line_and_the_environment(monkeypatch):
