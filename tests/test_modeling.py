@@ -188,6 +188,33 @@ def test_residual_block_shortcuts():
     assert ResidualBlock(8, 16, residual=False).shortcut is None
 
 
+def _interior_range(images: torch.Tensor) -> float:
+    """Largest max - min over the central third of any channel of a [B, C, H, W] batch."""
+    height, width = images.shape[-2:]
+    interior = images[..., height // 3 : -(height // 3), width // 3 : -(width // 3)]
+    return (interior.amax(dim=(-1, -2)) - interior.amin(dim=(-1, -2))).max().item()
+
+
+@pytest.mark.parametrize("mode, flat", [("resize", True), ("transposed", False)])
+def test_only_resize_upsampling_keeps_a_flat_map_flat(mode, flat):
+    # the flat-bright failure (docs/reproduction.md): a stride-2 transposed convolution gives each of the
+    # four output phases its own kernel, so a flat input comes out as a period-2 grid; bilinear resize
+    # followed by a convolution keeps a flat input flat away from the borders
+    torch.manual_seed(0)
+    block = ResidualBlock(16, 8, "up", upsample=mode).eval()
+    with torch.no_grad():
+        output = block(torch.full((1, 16, 24, 24), 0.7))
+    assert (_interior_range(output) < 1e-5) == flat
+
+
+@pytest.mark.parametrize("mode, flat", [("resize", True), ("transposed", False)])
+def test_flat_image_stays_flat_only_with_resize_upsampling(mode, flat):
+    model = make_model("small", upsample=mode).eval()
+    with torch.no_grad():
+        output = model(torch.full((1, 3, 128, 128), 0.95)).reconstruction
+    assert (_interior_range(output) < 1e-5) == flat
+
+
 @pytest.mark.parametrize("norm", ["batch", "group", "none"])
 @pytest.mark.parametrize("activation", ["relu", "leaky_relu", "silu", "gelu"])
 def test_norm_and_activation_variants_run(norm, activation):

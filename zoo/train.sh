@@ -3,6 +3,8 @@
 #
 #   PATH=.venv/bin:$PATH bash zoo/train.sh colour     # the colour flagship (about 2 h on 2 CPU cores)
 #   PATH=.venv/bin:$PATH bash zoo/train.sh inpaint    # fine-tuned from it, with the from-scratch control
+#   PATH=.venv/bin:$PATH bash zoo/train.sh designs    # small, noskip, skip: the chapter's three designs
+#   PATH=.venv/bin:$PATH bash zoo/train.sh gray       # the gray flagship (Train400)
 #
 # Run from the repository root with ../shared/data and ../shared/peers present, on an otherwise idle
 # machine (a second CPU-heavy process slows torch's threads far more than it takes). Training resumes
@@ -33,10 +35,12 @@ package() {  # package NAME RUN_DIR EVALUATION...: the Hub-ready folder zoo/NAME
     shift 2
     local evaluations=()
     for evaluation in "$@"; do evaluations+=(--evaluation "$evaluation"); done
-    # zoo/NAME.notes.md (the commands, written by hand beside the numbers they explain) becomes the
-    # card's "Notes and reproduction" section
+    # where one evaluation holds several of our models, name this model's row
+    [ -z "${MODEL_METHOD:-}" ] || evaluations+=(--model-method "$MODEL_METHOD")
+    # zoo/NAME.notes.md, or $NOTES where models share one (the commands, written by hand beside the
+    # numbers they explain), becomes the card's "Notes and reproduction" section
     run hfdae push "$run_dir" --repo-id "hfdae/hfdae-$name" --dry-run "zoo/$name" --no-code --overwrite \
-        --notes "zoo/$name.notes.md" "${evaluations[@]}"
+        --notes "${NOTES:-zoo/$name.notes.md}" "${evaluations[@]}"
 }
 
 colour() {
@@ -73,6 +77,38 @@ inpaint() {
     run hfdae evaluate runs/zoo-inpaint/best --data "$data/test/CBSD68" --protocol inpaint --baseline input \
         --output runs/zoo-inpaint/eval/cbsd68-inpaint
     package inpaint runs/zoo-inpaint runs/zoo-inpaint/eval/cbsd68-inpaint
+}
+
+designs() {
+    # the chapter's small, noskip and skip designs with the same recipe and image budget (16,000 crops of
+    # 96x96, Adam): the core runs of docs/reproduction.md, evaluated together on the test set
+    run bash docs/reproduction/train.sh core
+    local models=(runs/repro-skip-adam/best runs/repro-noskip-adam/best runs/repro-small-adam/best)
+    local out=runs/repro-designs-eval
+    run hfdae evaluate "${models[@]}" --data "$data/test/CBSD68" --protocol seed --baseline input \
+        --output "$out/cbsd68-seed"
+    # CDnCNN-B over all of CBSD68 is in zoo/colour's tables (the same deterministic protocol); here it runs
+    # beside CBM3D on the first 10 images
+    run hfdae evaluate "${models[@]}" --data "$data/test/CBSD68" --protocol awgn --no-ssim \
+        --baseline input --output "$out/cbsd68-awgn"
+    run hfdae evaluate "${models[@]}" --data "$data/test/CBSD68" --protocol awgn --sigmas 25 --limit 10 \
+        --no-ssim --baseline bm3d --baseline "$dncnn" --output "$out/cbsd68-awgn25-bm3d10"
+    for name in small noskip skip; do
+        NOTES=zoo/designs.notes.md MODEL_METHOD=runs/repro-$name-adam/best package "$name" "runs/repro-$name-adam" \
+            "$out/cbsd68-seed" "$out/cbsd68-awgn" "$out/cbsd68-awgn25-bm3d10"
+    done
+}
+
+gray() {
+    train configs/zoo-gray.yaml runs/zoo-gray
+    local out=runs/zoo-gray/eval dncnn_gray="dncnn=$peers/dncnn_gray_blind.pth"
+    run hfdae evaluate runs/zoo-gray/best --data "$data/test/BSD68" --protocol seed --baseline input \
+        --output "$out/bsd68-seed"
+    run hfdae evaluate runs/zoo-gray/best --data "$data/test/BSD68" --protocol awgn --no-ssim \
+        --baseline input --baseline "$dncnn_gray" --output "$out/bsd68-awgn"
+    run hfdae evaluate runs/zoo-gray/best --data "$data/test/Set12" --protocol awgn --no-ssim \
+        --baseline input --baseline bm3d --baseline "$dncnn_gray" --output "$out/set12-awgn"
+    package gray runs/zoo-gray "$out/bsd68-seed" "$out/bsd68-awgn" "$out/set12-awgn"
 }
 
 for target in "$@"; do "$target"; done

@@ -1,0 +1,109 @@
+"""Print the tables of docs/reproduction.md from the evaluation results that evaluate.sh wrote.
+
+For each results folder: the mean PSNR of every model per condition, and the paired difference of each
+model's per-image PSNR against a reference model (mean +- standard error over the images, and on how
+many images the model is ahead), so small differences can be told from noise between images.
+
+    python docs/reproduction/report.py                    # every group
+    python docs/reproduction/report.py core optimisers    # some
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from pathlib import Path
+
+HERE = Path(__file__).parent
+# results folder -> the model the others are compared with
+GROUPS = {
+    "core": "skip-adam",
+    "optimisers": "skip-adam",
+    "blur-seed": "skip-adam",
+    "blur-deblur": "skip-adam",
+    "heads": "small-linear",
+    "variants": "skip-adam",
+}
+
+
+def short_name(label: str) -> str:
+    """``runs/repro-skip-adam/final`` -> ``skip-adam``; other labels unchanged."""
+    parts = label.split("/")
+    if len(parts) == 3 and parts[0] == "runs" and parts[1].startswith("repro-"):
+        return parts[1].removeprefix("repro-")
+    return label
+
+
+def paired_difference(ours: dict[str, float], reference: dict[str, float]) -> tuple[float, float, int, int]:
+    """Mean and standard error of ``ours - reference`` over the shared images, images ahead, images."""
+    differences = [ours[name] - reference[name] for name in reference if name in ours]
+    count = len(differences)
+    mean = sum(differences) / count
+    variance = sum((value - mean) ** 2 for value in differences) / max(count - 1, 1)
+    return mean, math.sqrt(variance / count), sum(value > 0 for value in differences), count
+
+
+def group_table(results: dict, reference: str) -> str:
+    """Markdown: model x condition mean PSNR, and the paired difference of the headline condition."""
+    methods = {short_name(label): values for label, values in results["methods"].items()}
+    conditions = list(next(iter(methods.values())))
+    headline = "average" if "average" in conditions else conditions[-1]
+    header = ["model", *conditions, f"paired difference ({headline}) vs {reference}"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for name, values in methods.items():
+        cells = [name] + [f"{values[condition]['psnr']['mean']:.2f}" for condition in conditions]
+        if name == reference or reference not in methods:
+            cells.append("(reference)" if name == reference else "")
+        else:
+            mean, error, ahead, count = paired_difference(values[headline]["psnr"]["per_image"],
+                                                          methods[reference][headline]["psnr"]["per_image"])
+            cells.append(f"{mean:+.2f} +- {error:.2f} dB (ahead on {ahead}/{count})")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def runs_table(runs_folder: Path = Path("runs")) -> str:
+    """Markdown: every runs/repro-* run with what it was, its wall time, final training loss and validation PSNR."""
+    lines = ["| run | description | images | wall time | training loss (last 20 records) |"
+             " validation PSNR at the end (best) |", "|---|---|---|---|---|---|"]
+    for run in sorted(runs_folder.glob("repro-*")):
+        log = run / "log.jsonl"
+        if not log.is_file():
+            continue
+        records = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+        losses = [record["loss"] for record in records if "loss" in record]
+        validations = [record["validation_psnr"] for record in records if "validation_psnr" in record]
+        config_path = run / "final" / "config.json"
+        if config_path.is_file():
+            summary = json.loads(config_path.read_text())["training_summary"]
+            description, wall = summary["description"], f"{summary['wall_seconds'] / 60:.1f} min"
+        else:
+            description, wall = "**did not finish** (diverged or stopped: see its log)", "-"
+        loss = f"{sum(losses[-20:]) / len(losses[-20:]):.3f}" if losses else "-"
+        validation = f"{validations[-1]:.2f} ({max(validations):.2f})" if validations else "-"
+        images = records[-1]["images_seen"] if records else 0
+        lines.append(f"| {run.name.removeprefix('repro-')} | {description} | {images:,} | {wall} | {loss} | {validation} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("groups", nargs="*", default=["runs", *GROUPS], help=f"of {['runs', *GROUPS]}")
+    args = parser.parse_args()
+    for group in args.groups:
+        if group == "runs":
+            print("## runs\n\n" + runs_table() + "\n")
+            continue
+        path = HERE / group / "results.json"
+        if not path.is_file():
+            print(f"## {group}\n\n{path} is missing: run docs/reproduction/evaluate.sh first\n")
+            continue
+        results = json.loads(path.read_text())
+        print(f"## {group}\n\nprotocol `{results['protocol']}`, {len(results['images'])} images of "
+              f"`{results['data']}`, PSNR dB; {results['machine']}\n")
+        print(group_table(results, GROUPS[group]) + "\n")
+
+
+if __name__ == "__main__":
+    main()
