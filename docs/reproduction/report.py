@@ -25,6 +25,14 @@ GROUPS = {
     "heads": "small-linear",
     "variants": "skip-adam",
 }
+# further paired comparisons (model, reference, condition) printed under a group's table
+COMPARISONS = {
+    "core": [("small-adam", "skip-adam", condition) for condition in ("gaussian", "salt_pepper", "blur", "knockout")],
+    "optimisers": [("skip-sgd", "skip-sgd-constant", "average"), ("skip-momentum", "skip-sgd", "average"),
+                   ("noskip-adam", "noskip-sgd", "average")],
+    "blur-seed": [("skip-noblur", "skip-adam", "blur")],
+    "heads": [(name, "small-linear-penalty", "average") for name in ("small-sigmoid", "small-tanh", "small-scaled-tanh")],
+}
 
 
 def short_name(label: str) -> str:
@@ -52,8 +60,9 @@ def group_table(results: dict, reference: str) -> str:
     header = ["model", *conditions, f"paired difference ({headline}) vs {reference}"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for name, values in methods.items():
-        cells = [name] + [f"{values[condition]['psnr']['mean']:.2f}" for condition in conditions]
-        if name == reference or reference not in methods:
+        cells = [name] + [f"{values[condition]['psnr']['mean']:.2f}" if condition in values else "-"
+                          for condition in conditions]
+        if name == reference or reference not in methods or headline not in values:
             cells.append("(reference)" if name == reference else "")
         else:
             mean, error, ahead, count = paired_difference(values[headline]["psnr"]["per_image"],
@@ -103,6 +112,14 @@ def main() -> None:
         print(f"## {group}\n\nprotocol `{results['protocol']}`, {len(results['images'])} images of "
               f"`{results['data']}`, PSNR dB; {results['machine']}\n")
         print(group_table(results, GROUPS[group]) + "\n")
+        methods = {short_name(label): values for label, values in results["methods"].items()}
+        for model, reference, condition in COMPARISONS.get(group, []):
+            if model in methods and reference in methods:
+                mean, error, ahead, count = paired_difference(methods[model][condition]["psnr"]["per_image"],
+                                                              methods[reference][condition]["psnr"]["per_image"])
+                print(f"- {model} - {reference} ({condition}): {mean:+.2f} +- {error:.2f} dB (ahead on {ahead}/{count})")
+        if COMPARISONS.get(group):
+            print()
 
 
 if __name__ == "__main__":
