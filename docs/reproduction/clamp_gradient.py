@@ -16,11 +16,10 @@ For each output-head model of ``docs/reproduction/train.sh heads``, run the held
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 import torch
 
-from common import HELD_OUT_DATA, HELD_OUT_SPLIT, held_out_crops
+from common import HELD_OUT_DATA, HELD_OUT_SPLIT, held_out_crops, short_name
 from hfdae.evaluation import CHAPTER_CONDITIONS, degrade_for_evaluation
 from hfdae.inference import load_model
 from hfdae.modeling_hfdae import reconstruction_loss
@@ -76,7 +75,7 @@ def main() -> None:
         model = load_model(run).eval()
         stats = head_statistics(model, images)
         head = model.config.output_head + (" + penalty" if model.config.out_of_range_weight else "")
-        print(f"| {Path(run).parent.name.removeprefix('repro-')} | {head} | {stats['out_of_range']:.2f} |"
+        print(f"| {short_name(run)} | {head} | {stats['out_of_range']:.2f} |"
               f" {stats['zero_gradient']:.2f} | {stats['zero_gradient_with_error']:.2f} | {stats['flat_slope']:.2f} |")
 
 

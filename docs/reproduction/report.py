@@ -15,6 +15,8 @@ import json
 import math
 from pathlib import Path
 
+from common import short_name
+
 HERE = Path(__file__).parent
 # results folder -> the model the others are compared with
 GROUPS = {
@@ -33,14 +35,6 @@ COMPARISONS = {
     "blur-seed": [("skip-noblur", "skip-adam", "blur")],
     "heads": [(name, "small-linear-penalty", "average") for name in ("small-sigmoid", "small-tanh", "small-scaled-tanh")],
 }
-
-
-def short_name(label: str) -> str:
-    """``runs/repro-skip-adam/final`` -> ``skip-adam``; other labels unchanged."""
-    parts = label.split("/")
-    if len(parts) == 3 and parts[0] == "runs" and parts[1].startswith("repro-"):
-        return parts[1].removeprefix("repro-")
-    return label
 
 
 def paired_difference(ours: dict[str, float], reference: dict[str, float]) -> tuple[float, float, int, int]:

@@ -11,12 +11,11 @@ split of CBSD432, central crops).
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 import kornia
 import torch
 
-from common import HELD_OUT_DATA, HELD_OUT_SPLIT, held_out_crops
+from common import HELD_OUT_DATA, HELD_OUT_SPLIT, held_out_crops, short_name
 from hfdae.evaluation import CHAPTER_CONDITIONS, degrade_for_evaluation
 from hfdae.inference import load_model
 
@@ -50,7 +49,7 @@ def main() -> None:
                     output = degraded if model is None else model(degraded).reconstruction.clamp(0, 1)
                 values.append(float(detail_energy(output) / detail_energy(clean)))
             ratios.append(sum(values) / len(values))
-        name = label if model is None else Path(label).parent.name.removeprefix("repro-")
+        name = label if model is None else short_name(label)
         print(f"| {name} | " + " | ".join(f"{ratio:.2f}" for ratio in ratios) + " |")
 
 
