@@ -27,6 +27,7 @@ __all__ = [
     "DEFAULT_FINETUNE_LEARNING_RATE",
     "task_degradation",
     "widen_input_channels",
+    "convert_upsampling",
     "frozen_modules",
     "input_convolutions",
     "record_parent",
@@ -103,6 +104,70 @@ def widen_input_channels(model: DenoisingAutoencoder, extra_channels: int) -> De
     widened.load_state_dict(new_state)
     widened.train(model.training)
     return widened.to(next(model.parameters()).device)
+
+
+@torch.no_grad()
+def convert_upsampling(model: DenoisingAutoencoder, upsample: str = "resize", seed: int = 0) -> DenoisingAutoencoder:
+    """A copy of ``model`` whose decoder upsamples with ``upsample`` instead of transposed convolutions.
+
+    Every weight outside the upsampling convolutions is copied. Each new resize + convolution is fitted
+    by least squares to the old transposed convolution's output on random feature maps: what it can
+    express (the smooth part of the old response) is kept, what it cannot (the stride-2 grid that
+    patterns flat bright images) is dropped. The copy starts close to the parent and is then
+    fine-tuned (``model.overrides: {upsample: resize}`` beside ``model.init_from``).
+
+    Raises:
+        ValueError: ``upsample`` is not ``"resize"``, or the model does not upsample by transposed convolution.
+    """
+    if upsample != "resize":
+        raise ValueError(f"upsample={upsample!r}: only a conversion to 'resize' can be fitted")
+    if model.config.upsample != "transposed":
+        raise ValueError(f"the model already upsamples with {model.config.upsample!r}; nothing to convert")
+    config = copy.deepcopy(model.config)
+    config.upsample = upsample
+    converted = DenoisingAutoencoder(config).to(next(model.parameters()).device)
+    old_modules = dict(model.named_modules())
+    generator = torch.Generator().manual_seed(seed)
+    fitted: set[str] = set()
+    for name, new in converted.named_modules():
+        old = old_modules.get(name)
+        if isinstance(old, nn.ConvTranspose2d) and isinstance(new, nn.Sequential):
+            _fit_resize_convolution(old, new, generator)
+            fitted.update(f"{name}.{key}" for key in new.state_dict())
+    new_state = converted.state_dict()
+    old_state = model.state_dict()
+    for name, tensor in new_state.items():
+        if name not in fitted:
+            if name not in old_state or old_state[name].shape != tensor.shape:
+                raise RuntimeError(f"cannot convert {name}: it has no counterpart of the same shape in the parent")
+            tensor.copy_(old_state[name])
+    converted.load_state_dict(new_state)
+    converted.train(model.training)
+    return converted
+
+
+def _fit_resize_convolution(transposed: nn.ConvTranspose2d, resize: nn.Sequential, generator: torch.Generator,
+                            side: int = 16, samples: int = 24) -> None:
+    """Least-squares fit of ``resize`` (upsample, convolution)'s weights to ``transposed``'s output on
+    white-noise feature maps (the new response is linear in the new weights)."""
+    upsample, convolution = resize
+    reference = copy.deepcopy(transposed).cpu().double()
+    inputs = torch.randn(samples, transposed.in_channels, side, side, generator=generator, dtype=torch.float64)
+    target = reference(inputs)
+    kernel, padding = convolution.kernel_size[0], convolution.padding[0]
+    patches = torch.nn.functional.unfold(upsample(inputs), kernel, padding=padding)  # (n, c*k*k, h*w)
+    height, width = target.shape[2:]
+    interior = torch.zeros(height, width, dtype=torch.bool)
+    interior[kernel:height - kernel, kernel:width - kernel] = True  # the two forms pad the border differently
+    design = patches.transpose(1, 2)[:, interior.flatten()].reshape(-1, patches.shape[1])
+    outputs = target.flatten(2).transpose(1, 2)[:, interior.flatten()].reshape(-1, target.shape[1])
+    if convolution.bias is not None:
+        design = torch.cat([design, torch.ones(len(design), 1, dtype=design.dtype)], dim=1)
+    solution = torch.linalg.lstsq(design, outputs).solution  # (c*k*k [+ 1], out)
+    weight = solution[: patches.shape[1]].T.reshape(convolution.weight.shape)
+    convolution.weight.copy_(weight.to(convolution.weight))
+    if convolution.bias is not None:
+        convolution.bias.copy_(solution[-1].to(convolution.bias))
 
 
 def input_convolutions(model: DenoisingAutoencoder) -> list[nn.Module]:

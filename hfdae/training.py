@@ -256,9 +256,8 @@ class Trainer:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 model = load_model(recipe.init_from)
-            if recipe.overrides:
-                raise ValueError("model.overrides cannot change a model loaded with model.init_from")
             record_parent(model, recipe.init_from)
+            model = self._convert_parent(model, recipe.overrides)
         else:
             overrides = dict(recipe.overrides)
             if recipe.mask_channel:
@@ -279,6 +278,20 @@ class Trainer:
         if self.config.channels_last:
             model = model.to(memory_format=torch.channels_last)
         return self._train_mode(model)
+
+    @staticmethod
+    def _convert_parent(model: DenoisingAutoencoder, overrides: dict) -> DenoisingAutoencoder:
+        """Apply ``model.overrides`` to a loaded parent: only the architecture changes that keep its
+        weights meaningful (``upsample: resize``, see :func:`hfdae.finetuning.convert_upsampling`)."""
+        from .finetuning import convert_upsampling
+
+        unsupported = sorted(set(overrides) - {"upsample"})
+        if unsupported:
+            raise ValueError(f"model.overrides {unsupported} cannot change a model loaded with model.init_from;"
+                             " only 'upsample' (converted by hfdae.finetuning.convert_upsampling) can")
+        if "upsample" in overrides and overrides["upsample"] != model.config.upsample:
+            model = convert_upsampling(model, overrides["upsample"])
+        return model
 
     def _train_mode(self, model: DenoisingAutoencoder) -> DenoisingAutoencoder:
         """Training mode, except frozen parts: their batch norms keep their running statistics."""

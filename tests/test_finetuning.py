@@ -10,7 +10,7 @@ import hfdae.hub
 from hfdae import DenoisingAutoencoder
 from hfdae.cli import main
 from hfdae.evaluation import Method, evaluate
-from hfdae.finetuning import finetune, finetune_config, task_degradation, widen_input_channels
+from hfdae.finetuning import convert_upsampling, finetune, finetune_config, task_degradation, widen_input_channels
 from hfdae.processing import array_to_tensor, save_image
 from hfdae.samples import SAMPLE_NAMES, sample_image
 from hfdae.training import Trainer
@@ -151,3 +151,55 @@ def test_a_resumed_finetune_needs_only_its_checkpoint(parent, photos, tmp_path):
                       overrides=overrides)
     tuned = DenoisingAutoencoder.from_pretrained(result.final_model)
     assert result.images_seen == 32 and tuned.config.lineage[0]["model"] == str(copied_parent)
+
+
+def _upsampling_free_state(model):
+    """The weights outside the decoder's upsampling convolutions (the ones a conversion must keep)."""
+    upsampling = {name for name, module in model.named_modules()
+                  if isinstance(module, torch.nn.ConvTranspose2d)}
+    return {key: value for key, value in model.state_dict().items()
+            if not any(key.startswith(name + ".") for name in upsampling)}
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_converting_to_resize_upsampling_keeps_the_other_weights_and_fits_the_old_response(preset):
+    model = make_model(preset, predict_residual=True).eval()
+    converted = convert_upsampling(model, "resize").eval()
+    assert converted.config.upsample == "resize" and model.config.upsample == "transposed"
+    assert not any(isinstance(module, torch.nn.ConvTranspose2d) for module in converted.modules())
+    after = converted.state_dict()
+    for key, value in _upsampling_free_state(model).items():
+        assert torch.equal(after[key], value), key
+    # each fitted resize + convolution reproduces the phase-independent part of the old transposed
+    # convolution's response (about a quarter of it for these random kernels; the rest is the stride-2
+    # grid it cannot and should not express); a freshly initialised one is uncorrelated with it
+    old_modules = dict(model.named_modules())
+    fresh = DenoisingAutoencoder(converted.config)
+    pairs = [(old_modules[name], module, dict(fresh.named_modules())[name])
+             for name, module in converted.named_modules() if isinstance(old_modules.get(name), torch.nn.ConvTranspose2d)]
+    assert pairs
+    for transposed, fitted, unfitted in pairs:
+        features = torch.randn(2, transposed.in_channels, 12, 12)
+        with torch.no_grad():
+            target = transposed(features)[..., 4:-4, 4:-4]
+            def relative_error(module):
+                return ((module(features)[..., 4:-4, 4:-4] - target).pow(2).mean() / target.var()).item()
+            assert relative_error(fitted) < 0.9 < 1.0 < relative_error(unfitted)
+
+
+def test_converting_upsampling_refuses_what_it_cannot_fit():
+    with pytest.raises(ValueError, match="upsample='transposed': only a conversion to 'resize'"):
+        convert_upsampling(make_model("small"), "transposed")
+    with pytest.raises(ValueError, match="already upsamples with 'resize'"):
+        convert_upsampling(make_model("small", upsample="resize"), "resize")
+
+
+def test_training_from_a_parent_can_convert_its_upsampling_and_nothing_else(parent, photos, tmp_path):
+    folder, _ = photos
+    overrides = {**TINY_RUN, "max_images": 16, "model.init_from": str(parent)}
+    converted = Trainer(tiny_config(folder, tmp_path / "resize", **overrides,
+                                    **{"model.overrides": {"upsample": "resize"}})).train()
+    model = DenoisingAutoencoder.from_pretrained(converted.final_model)
+    assert model.config.upsample == "resize" and model.config.lineage[0]["model"] == str(parent)
+    with pytest.raises(ValueError, match=r"model.overrides \['widths'\] cannot change a model loaded"):
+        Trainer(tiny_config(folder, tmp_path / "wider", **overrides, **{"model.overrides": {"widths": [8, 16]}}))
