@@ -111,10 +111,20 @@ def convert_upsampling(model: DenoisingAutoencoder, upsample: str = "resize", se
     """A copy of ``model`` whose decoder upsamples with ``upsample`` instead of transposed convolutions.
 
     Every weight outside the upsampling convolutions is copied. Each new resize + convolution is fitted
-    by least squares to the old transposed convolution's output on random feature maps: what it can
-    express (the smooth part of the old response) is kept, what it cannot (the stride-2 grid that
-    patterns flat bright images) is dropped. The copy starts close to the parent and is then
-    fine-tuned (``model.overrides: {upsample: resize}`` beside ``model.init_from``).
+    by least squares to the old transposed convolution's output on white-noise feature maps: what it can
+    express (the part of the response common to the four output phases) is kept, what it cannot (the
+    stride-2 grid that patterns flat bright images) is dropped. The copy is a starting point for further
+    training (``model.overrides: {upsample: resize}`` beside ``model.init_from``), not a finished model:
+    on white noise the bilinear resize damps high frequencies, so the fit raises the gain of flat inputs
+    (by about 1.44 on the 1x1 shortcuts), and the batch-norm statistics after the new convolutions are
+    the parent's. The zoo's colour flagship went from 28.9 dB (parent) to 25.4 dB right after the
+    conversion (21.7 with the new convolutions left at their fresh initialisation), 8 held-out crops at
+    sigma 25, before its second training stage.
+
+    Args:
+        model: the parent, with ``upsample: transposed`` (left unchanged).
+        upsample: the new upsampling; only ``"resize"`` (bilinear, then the convolution).
+        seed: seed of the random feature maps of the fit.
 
     Raises:
         ValueError: ``upsample`` is not ``"resize"``, or the model does not upsample by transposed convolution.

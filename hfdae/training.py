@@ -245,9 +245,11 @@ class Trainer:
         from .finetuning import frozen_modules, input_convolutions, record_parent, widen_input_channels
 
         recipe = self.config.model
+        if recipe.init_from:
+            self._check_parent_overrides(recipe.overrides)
         checkpoint = self._latest_checkpoint() if self._resuming else None
         if recipe.init_from and checkpoint is not None:
-            # a resumed fine-tune: the checkpoint holds the widened model and its lineage; the parent
+            # a resumed fine-tune: the checkpoint holds the widened or converted model and its lineage; the parent
             # need not be reachable any more (its weights are overwritten by the checkpoint's anyway)
             model = DenoisingAutoencoder(DenoisingAutoencoderConfig.from_pretrained(checkpoint / "model"))
         elif recipe.init_from:
@@ -280,15 +282,19 @@ class Trainer:
         return self._train_mode(model)
 
     @staticmethod
-    def _convert_parent(model: DenoisingAutoencoder, overrides: dict) -> DenoisingAutoencoder:
-        """Apply ``model.overrides`` to a loaded parent: only the architecture changes that keep its
-        weights meaningful (``upsample: resize``, see :func:`hfdae.finetuning.convert_upsampling`)."""
-        from .finetuning import convert_upsampling
-
+    def _check_parent_overrides(overrides: dict) -> None:
+        """With ``model.init_from``, ``model.overrides`` may only hold the architecture changes that keep
+        the parent's weights meaningful: ``upsample: resize`` (see :func:`hfdae.finetuning.convert_upsampling`)."""
         unsupported = sorted(set(overrides) - {"upsample"})
         if unsupported:
             raise ValueError(f"model.overrides {unsupported} cannot change a model loaded with model.init_from;"
                              " only 'upsample' (converted by hfdae.finetuning.convert_upsampling) can")
+
+    @staticmethod
+    def _convert_parent(model: DenoisingAutoencoder, overrides: dict) -> DenoisingAutoencoder:
+        """Apply ``model.overrides`` (checked by :meth:`_check_parent_overrides`) to a loaded parent."""
+        from .finetuning import convert_upsampling
+
         if "upsample" in overrides and overrides["upsample"] != model.config.upsample:
             model = convert_upsampling(model, overrides["upsample"])
         return model

@@ -185,6 +185,10 @@ def test_converting_to_resize_upsampling_keeps_the_other_weights_and_fits_the_ol
             def relative_error(module):
                 return ((module(features)[..., 4:-4, 4:-4] - target).pow(2).mean() / target.var()).item()
             assert relative_error(fitted) < 0.9 < 1.0 < relative_error(unfitted)
+            # the bias is fitted too: zero features give the old bias (or zero) in the interior
+            zero = torch.zeros(1, transposed.in_channels, 12, 12)
+            expected_bias = transposed(zero)[..., 4:-4, 4:-4]
+            torch.testing.assert_close(fitted(zero)[..., 4:-4, 4:-4], expected_bias, atol=0.02, rtol=0)
 
 
 def test_converting_upsampling_refuses_what_it_cannot_fit():
@@ -197,9 +201,16 @@ def test_converting_upsampling_refuses_what_it_cannot_fit():
 def test_training_from_a_parent_can_convert_its_upsampling_and_nothing_else(parent, photos, tmp_path):
     folder, _ = photos
     overrides = {**TINY_RUN, "max_images": 16, "model.init_from": str(parent)}
-    converted = Trainer(tiny_config(folder, tmp_path / "resize", **overrides,
-                                    **{"model.overrides": {"upsample": "resize"}})).train()
+    # a learning rate too small to move the weights: the run must start from the parent's
+    converted = Trainer(tiny_config(folder, tmp_path / "resize", **overrides, **{
+        "model.overrides": {"upsample": "resize"}, "schedule.learning_rate": 1e-9})).train()
     model = DenoisingAutoencoder.from_pretrained(converted.final_model)
     assert model.config.upsample == "resize" and model.config.lineage[0]["model"] == str(parent)
+    parent_weights = _upsampling_free_state(DenoisingAutoencoder.from_pretrained(parent))
+    weights = model.state_dict()
+    convolutions = [key for key in parent_weights if key.endswith("conv1.weight")]
+    assert convolutions
+    for key in convolutions:
+        torch.testing.assert_close(weights[key], parent_weights[key], atol=1e-6, rtol=0)
     with pytest.raises(ValueError, match=r"model.overrides \['widths'\] cannot change a model loaded"):
         Trainer(tiny_config(folder, tmp_path / "wider", **overrides, **{"model.overrides": {"widths": [8, 16]}}))
