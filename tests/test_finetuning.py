@@ -72,6 +72,7 @@ def test_finetuning_for_inpainting_beats_the_parent_and_records_the_lineage(pare
     assert _task_psnr(tuned, held_out, "inpaint") > _task_psnr(original, held_out, "inpaint") + 0.5
     card = str(hfdae.hub.render_model_card(result.final_model))  # the card shows the lineage
     assert f"| fine-tuned from | `{parent}` (task restore, 192 images seen" in card
+    assert "160 training images (352 with those its parents saw) is fewer than the chapter's 2 M" in card
 
 
 @pytest.mark.parametrize("preset", PRESETS)
