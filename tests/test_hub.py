@@ -171,12 +171,13 @@ def test_card_of_the_shipped_zoo_model_matches_its_published_results(tmp_path):
     folder = REPO_ROOT / "zoo" / "colour"
     evaluation_paths = sorted(folder.glob("eval-*.json"))
     assert {json.loads(path.read_text())["protocol"] for path in evaluation_paths} >= {"seed", "awgn"}
+    row = "runs/zoo-colour-resize/best"  # its evaluations also hold its first stage (zoo/train.sh colour)
     card = hub.render_model_card(folder, evaluations=evaluation_paths, learning_curve=folder / "learning_curve.png",
-                                 card_dir=tmp_path, repo_id="hfdae/hfdae-colour")
+                                 card_dir=tmp_path, repo_id="hfdae/hfdae-colour", model_method=row)
     card.save(tmp_path / "README.md")
     loaded = ModelCard.load(tmp_path / "README.md")
-    _assert_model_index_matches(loaded, evaluation_paths)
-    _assert_model_index_matches(ModelCard.load(folder / "README.md"), evaluation_paths)  # the committed card too
+    _assert_model_index_matches(loaded, evaluation_paths, method=row)
+    _assert_model_index_matches(ModelCard.load(folder / "README.md"), evaluation_paths, method=row)  # the committed card too
     assert "DnCNN (dncnn_color_blind)" in loaded.text and "FFDNet" in loaded.text
     # links are relative to where the card is saved
     assert os.path.relpath(folder / "learning_curve.png", tmp_path) in loaded.text
