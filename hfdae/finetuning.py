@@ -24,6 +24,7 @@ from .modeling_hfdae import DenoisingAutoencoder
 
 __all__ = [
     "FINETUNE_TASKS",
+    "PARENT_OVERRIDES",
     "DEFAULT_FINETUNE_LEARNING_RATE",
     "task_degradation",
     "widen_input_channels",
@@ -36,6 +37,8 @@ __all__ = [
 ]
 
 FINETUNE_TASKS = ("inpaint", "deblur", "denoise")
+# the model.overrides a training run may apply to a parent loaded with model.init_from (converted, not rebuilt)
+PARENT_OVERRIDES = ("upsample",)
 DEFAULT_FINETUNE_LEARNING_RATE = 1e-4
 
 # The options each task's degradation accepts, with their defaults.

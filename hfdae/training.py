@@ -284,11 +284,13 @@ class Trainer:
     @staticmethod
     def _check_parent_overrides(overrides: dict) -> None:
         """With ``model.init_from``, ``model.overrides`` may only hold the architecture changes that keep
-        the parent's weights meaningful: ``upsample: resize`` (see :func:`hfdae.finetuning.convert_upsampling`)."""
-        unsupported = sorted(set(overrides) - {"upsample"})
+        the parent's weights meaningful (:data:`hfdae.finetuning.PARENT_OVERRIDES`)."""
+        from .finetuning import PARENT_OVERRIDES
+
+        unsupported = sorted(set(overrides) - set(PARENT_OVERRIDES))
         if unsupported:
             raise ValueError(f"model.overrides {unsupported} cannot change a model loaded with model.init_from;"
-                             " only 'upsample' (converted by hfdae.finetuning.convert_upsampling) can")
+                             f" only {list(PARENT_OVERRIDES)} (converted by hfdae.finetuning.convert_upsampling) can")
 
     @staticmethod
     def _convert_parent(model: DenoisingAutoencoder, overrides: dict) -> DenoisingAutoencoder:

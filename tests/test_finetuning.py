@@ -175,8 +175,8 @@ def test_converting_to_resize_upsampling_keeps_the_other_weights_and_fits_the_ol
     # convolution's response (about a quarter of it for these random kernels; the rest is the stride-2
     # grid it cannot and should not express); a freshly initialised one is uncorrelated with it
     old_modules = dict(model.named_modules())
-    fresh = DenoisingAutoencoder(converted.config)
-    pairs = [(old_modules[name], module, dict(fresh.named_modules())[name])
+    fresh_modules = dict(DenoisingAutoencoder(converted.config).named_modules())
+    pairs = [(old_modules[name], module, fresh_modules[name])
              for name, module in converted.named_modules() if isinstance(old_modules.get(name), torch.nn.ConvTranspose2d)]
     assert pairs
     for transposed, fitted, unfitted in pairs:

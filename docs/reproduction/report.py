@@ -46,9 +46,21 @@ def paired_difference(ours: dict[str, float], reference: dict[str, float]) -> tu
     return mean, math.sqrt(variance / count), sum(value > 0 for value in differences), count
 
 
+def methods_by_short_name(results: dict) -> dict[str, dict]:
+    """The evaluation's methods keyed by :func:`short_name`."""
+    return {short_name(label): values for label, values in results["methods"].items()}
+
+
+def paired_text(methods: dict[str, dict], model: str, reference: str, condition: str) -> str:
+    """``+0.48 +- 0.23 dB (ahead on 18/21)``: :func:`paired_difference` of two methods on one condition."""
+    mean, error, ahead, count = paired_difference(methods[model][condition]["psnr"]["per_image"],
+                                                  methods[reference][condition]["psnr"]["per_image"])
+    return f"{mean:+.2f} +- {error:.2f} dB (ahead on {ahead}/{count})"
+
+
 def group_table(results: dict, reference: str) -> str:
     """Markdown: model x condition mean PSNR, and the paired difference of the headline condition."""
-    methods = {short_name(label): values for label, values in results["methods"].items()}
+    methods = methods_by_short_name(results)
     conditions = list(next(iter(methods.values())))
     headline = "average" if "average" in conditions else conditions[-1]
     header = ["model", *conditions, f"paired difference ({headline}) vs {reference}"]
@@ -59,9 +71,7 @@ def group_table(results: dict, reference: str) -> str:
         if name == reference or reference not in methods or headline not in values:
             cells.append("(reference)" if name == reference else "")
         else:
-            mean, error, ahead, count = paired_difference(values[headline]["psnr"]["per_image"],
-                                                          methods[reference][headline]["psnr"]["per_image"])
-            cells.append(f"{mean:+.2f} +- {error:.2f} dB (ahead on {ahead}/{count})")
+            cells.append(paired_text(methods, name, reference, headline))
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -106,12 +116,10 @@ def main() -> None:
         print(f"## {group}\n\nprotocol `{results['protocol']}`, {len(results['images'])} images of "
               f"`{results['data']}`, PSNR dB; {results['machine']}\n")
         print(group_table(results, GROUPS[group]) + "\n")
-        methods = {short_name(label): values for label, values in results["methods"].items()}
+        methods = methods_by_short_name(results)
         for model, reference, condition in COMPARISONS.get(group, []):
             if model in methods and reference in methods:
-                mean, error, ahead, count = paired_difference(methods[model][condition]["psnr"]["per_image"],
-                                                              methods[reference][condition]["psnr"]["per_image"])
-                print(f"- {model} - {reference} ({condition}): {mean:+.2f} +- {error:.2f} dB (ahead on {ahead}/{count})")
+                print(f"- {model} - {reference} ({condition}): {paired_text(methods, model, reference, condition)}")
         if COMPARISONS.get(group):
             print()
 
