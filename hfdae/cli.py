@@ -137,7 +137,10 @@ def _run_demo(args: argparse.Namespace) -> int:
         )
     else:
         summary = model.config.training_summary or {}
-        print(f"model: {args.model} ({model.config.images_seen:,} training images seen) {summary.get('description', '')}")
+        seen = f"{model.config.images_seen:,} training images seen"
+        if model.config.lineage:  # a fine-tune or a later training stage: count what its parents saw too
+            seen += f", {model.config.images_seen_with_parents:,} with its parents'"
+        print(f"model: {args.model} ({seen}) {summary.get('description', '')}")
     print("PSNR in dB, degraded -> restored (the chapter's five conditions; 'clean' = the clean input):\n")
     print(result.table())
     print("\npanels: " + ", ".join(str(path) for path in result.panels))

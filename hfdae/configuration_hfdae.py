@@ -164,6 +164,11 @@ class DenoisingAutoencoderConfig(PretrainedConfig):
         self._check()
 
     @property
+    def images_seen_with_parents(self) -> int:
+        """Training images of this model's own run plus those every model in its ``lineage`` saw."""
+        return self.images_seen + sum(int(parent.get("images_seen", 0)) for parent in self.lineage or [])
+
+    @property
     def image_channels(self) -> int:
         """Channels of the images going in and out of the model (1 for gray, 3 otherwise)."""
         return 1 if self.colour_space == "gray" else 3

@@ -639,7 +639,7 @@ def render_model_card(
         trained=config.images_seen > 0,
         images_seen=config.images_seen,
         # the images its parents saw before it (a fine-tune or a later training stage)
-        parent_images_seen=sum(int(parent.get("images_seen", 0)) for parent in config.lineage or []),
+        parent_images_seen=config.images_seen_with_parents - config.images_seen,
         description=summary.get("description"),
         training_data=_dataset_name(train_source) if train_source else None,
         headline_results=headlines,

@@ -27,6 +27,14 @@ def test_demo_writes_panels_and_prints_a_psnr_table(tmp_path, capsys):
         assert "training images seen" in output
 
 
+def test_demo_counts_the_images_a_later_stage_s_parents_saw(tmp_path, capsys):
+    lineage = [{"model": "stage2", "task": "restore", "images_seen": 90, "description": ""},
+               {"model": "stage1", "task": "restore", "images_seen": 96, "description": ""}]
+    make_model("small", images_seen=84, lineage=lineage).save_pretrained(tmp_path / "model")
+    main(["demo", "--model", str(tmp_path / "model"), "--output", str(tmp_path), "--size", "32", "--samples", "coins"])
+    assert "(84 training images seen, 270 with its parents')" in capsys.readouterr().out
+
+
 def test_demo_says_plainly_when_the_model_is_untrained(tmp_path, capsys):
     make_model("small").save_pretrained(tmp_path / "model")
     main(["demo", "--model", str(tmp_path / "model"), "--output", str(tmp_path), "--size", "32", "--samples", "coins"])
