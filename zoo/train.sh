@@ -52,9 +52,15 @@ colour() {
     train configs/zoo-colour-stage3.yaml runs/zoo-colour-stage3
     local out=runs/zoo-colour-stage3/eval
     local models=(runs/zoo-colour-stage3/best runs/zoo-colour-resize/best runs/zoo-colour/best)
-    # which stage ships is chosen here, on held-out training images (the hash validation split of CBSD432)
+    # which stage ships is chosen here, on held-out training images (the hash validation split of CBSD432),
+    # never on the test sets
     run hfdae evaluate "${models[@]}" --data "$data/train/CBSD432" --split validation --protocol awgn \
         --sigmas 25 --no-ssim --output "$out/validation-awgn25"
+    # the stage that ships: the best at sigma 25 (the quality bar's condition) on the validation split
+    local flagship
+    flagship=$(python -c 'import json, sys; methods = json.load(open(sys.argv[1]))["methods"]
+print(max(methods, key=lambda method: methods[method]["sigma25"]["psnr"]["mean"]))' "$out/validation-awgn25/results.json")
+    echo "the colour flagship is $flagship (best validation PSNR at sigma 25)" >&2
     # the chapter's protocol (five outputs) and the standard AWGN protocol, with the peers and the earlier
     # stages in the same run
     run hfdae evaluate "${models[@]}" --data "$data/test/CBSD68" --protocol seed \
@@ -64,7 +70,7 @@ colour() {
     # CBM3D takes about 14 s per image and sigma on this CPU: sigma 25 on the first 10 images, beside the rest
     run hfdae evaluate "${models[@]}" --data "$data/test/CBSD68" --protocol awgn --sigmas 25 --limit 10 \
         --no-ssim --baseline bm3d --baseline "$dncnn" --output "$out/cbsd68-awgn25-bm3d10"
-    MODEL_METHOD=runs/zoo-colour-stage3/best package colour runs/zoo-colour-stage3 \
+    MODEL_METHOD=$flagship package colour "${flagship%/best}" \
         "$out/cbsd68-seed" "$out/cbsd68-awgn" "$out/cbsd68-awgn25-bm3d10"
     # the embedded default is the colour flagship; zoo/colour points at it instead of a second copy
     run cp zoo/colour/config.json zoo/colour/model.safetensors hfdae/default_model/
@@ -80,7 +86,7 @@ inpaint() {
     train configs/zoo-inpaint-scratch.yaml runs/zoo-inpaint-scratch   # the same architecture, from scratch
     local out=docs/finetuning
     # held-out images: the validation split of CBSD432 (never trained on), the inpainting protocol
-    run hfdae evaluate runs/zoo-colour-stage3/best runs/zoo-inpaint/best runs/zoo-inpaint-scratch/best \
+    run hfdae evaluate colour runs/zoo-inpaint/best runs/zoo-inpaint-scratch/best \
         --data "$data/train/CBSD432" --split validation --protocol inpaint --baseline input \
         --output "$out/inpaint-validation"
     run hfdae curve runs/zoo-inpaint --overlay "from scratch=runs/zoo-inpaint-scratch" \
