@@ -73,6 +73,8 @@ def test_finetuning_for_inpainting_beats_the_parent_and_records_the_lineage(pare
     card = str(hfdae.hub.render_model_card(result.final_model))  # the card shows the lineage
     assert f"| fine-tuned from | `{parent}` (task restore, 192 images seen" in card
     assert "160 training images (352 with those its parents saw) is fewer than the chapter's 2 M" in card
+    headline = next(line for line in card.splitlines() if line.startswith("- **Trained on**"))
+    assert headline.startswith("- **Trained on** 160 image crops") and headline.endswith("(352 with those its parents saw).")
 
 
 @pytest.mark.parametrize("preset", PRESETS)
