@@ -91,6 +91,8 @@ inpaint() {
         --output "$out/inpaint-validation"
     run hfdae curve runs/zoo-inpaint --overlay "from scratch=runs/zoo-inpaint-scratch" \
         --output "$out/learning_curves.png"
+    { echo "\$ python docs/finetuning/losses.py runs/zoo-inpaint runs/zoo-inpaint-scratch"
+      python docs/finetuning/losses.py runs/zoo-inpaint runs/zoo-inpaint-scratch; } > "$out/losses.md"
     run hfdae evaluate runs/zoo-inpaint/best --data "$data/test/CBSD68" --protocol inpaint --baseline input \
         --output runs/zoo-inpaint/eval/cbsd68-inpaint
     package inpaint runs/zoo-inpaint runs/zoo-inpaint/eval/cbsd68-inpaint
