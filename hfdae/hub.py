@@ -638,8 +638,8 @@ def render_model_card(
         load_name=repo_id or "PATH/TO/THIS/MODEL",
         trained=config.images_seen > 0,
         images_seen=config.images_seen,
-        # the images its parents saw before it (a fine-tune or a later training stage)
-        parent_images_seen=config.images_seen_with_parents - config.images_seen,
+        # with the images its parents saw before it (a fine-tune or a later training stage)
+        images_seen_with_parents=config.images_seen_with_parents,
         description=summary.get("description"),
         training_data=_dataset_name(train_source) if train_source else None,
         headline_results=headlines,
