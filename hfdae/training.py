@@ -144,6 +144,8 @@ class Trainer:
             cpu=config.cpu,
         )
         self._check_process_count()
+        if self.accelerator.device.type == "cuda":
+            torch.backends.cudnn.benchmark = True  # fixed crop sizes: cuDNN times its algorithms once, keeps the fastest
         self._resuming = resume
         self._prepare_run_folder(resume, overwrite)
         set_seed(config.seed)
