@@ -296,3 +296,25 @@ def test_gradient_accumulation_updates_once_per_cycle(image_folder, tmp_path):
     # parameters change between micro-batches 2k-1 and 2k+1 (an update), never within a cycle
     changes = [not torch.equal(before, after) for before, after in zip(snapshots, snapshots[1:])]
     assert changes == [False, True] * 3 + [False]
+
+
+def test_fit_to_budget_sizes_the_config_from_a_probe_and_trains_it(image_folder, tmp_path):
+    """zoo/fit_to_budget.py: a probe run, then max_images and the intervals rewritten in place, then the run."""
+    import subprocess
+    import sys
+
+    import yaml
+
+    config = tiny_config(image_folder, tmp_path / "run")
+    config_path = tmp_path / "stage.yaml"
+    config.save(config_path)
+    script = CONFIGS.parent / "zoo" / "fit_to_budget.py"
+    subprocess.run([sys.executable, str(script), str(config_path), "--seconds", "3", "--probe-steps", "30"],
+                   check=True, cwd=tmp_path, capture_output=True)
+    sized = yaml.safe_load(config_path.read_text())
+    quarter = sized["validate_every_images"]
+    assert quarter >= config.batch_size and quarter % config.batch_size == 0
+    assert sized["max_images"] == 4 * quarter and sized["checkpoint_every_images"] == quarter
+    assert not (tmp_path / "run-probe").exists()  # the probe cleans up after itself
+    final = DenoisingAutoencoder.from_pretrained(tmp_path / "run" / "final")
+    assert final.config.images_seen == sized["max_images"]

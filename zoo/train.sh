@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Trains, evaluates and packages the zoo's checkpoints: every file in zoo/NAME/ comes from here.
 #
-#   PATH=.venv/bin:$PATH bash zoo/train.sh colour     # the colour flagship (three stages, about 1.5 to 2 h each here)
+#   PATH=.venv/bin:$PATH bash zoo/train.sh colour     # the colour flagship (stages 1-3 about 1.5 to 2 h each here; 4 on a GPU)
 #   PATH=.venv/bin:$PATH bash zoo/train.sh inpaint    # fine-tuned from it, with the from-scratch control
 #   PATH=.venv/bin:$PATH bash zoo/train.sh designs    # small, noskip, skip: the chapter's three designs
 #   PATH=.venv/bin:$PATH bash zoo/train.sh gray       # the gray flagship (Train400)
@@ -46,12 +46,16 @@ package() {  # package NAME RUN_DIR EVALUATION...: the Hub-ready folder zoo/NAME
 colour() {
     # stage 1: the wide skip U-Net with transposed upsampling; stage 2: converted to resize upsampling
     # (the cure of the flat-bright grid) and trained on with more weight on Gaussian noise; stage 3: trained
-    # on from stage 2's best with still more weight on Gaussian noise and a lower learning rate
+    # on from stage 2's best with still more weight on Gaussian noise and a lower learning rate; stage 4:
+    # stage 3's best on one GPU, 128x128 crops in batches of 64, sized to a time budget by
+    # zoo/fit_to_budget.py (on a GPU, rerun it with: python zoo/fit_to_budget.py configs/zoo-colour-stage4.yaml
+    # --seconds 420; here `train` runs the committed config as it is, which takes days on this CPU)
     train configs/zoo-colour.yaml runs/zoo-colour
     train configs/zoo-colour-resize.yaml runs/zoo-colour-resize
     train configs/zoo-colour-stage3.yaml runs/zoo-colour-stage3
-    local out=runs/zoo-colour-stage3/eval
-    local models=(runs/zoo-colour-stage3/best runs/zoo-colour-resize/best runs/zoo-colour/best)
+    train configs/zoo-colour-stage4.yaml runs/zoo-colour-stage4
+    local out=runs/zoo-colour-stage4/eval
+    local models=(runs/zoo-colour-stage4/best runs/zoo-colour-stage3/best runs/zoo-colour-resize/best runs/zoo-colour/best)
     # which stage ships is chosen here, on held-out training images (the hash validation split of CBSD432),
     # never on the test sets
     run hfdae evaluate "${models[@]}" --data "$data/train/CBSD432" --split validation --protocol awgn \

@@ -3,6 +3,7 @@
 # with one change. Resumes interrupted runs and keeps finished ones, so it can be rerun at any time.
 #
 #   PATH=.venv/bin:$PATH bash docs/reproduction/train.sh [GROUP...]   # groups: core sgd blur heads colour depth saturation
+#   bash docs/reproduction/train.sh long   # not in the default set: sections 1 and 7 at 100,000 crops, for a GPU
 #
 # Run from the repository root with ../shared/data present, on an otherwise idle machine.
 set -euo pipefail
@@ -71,6 +72,21 @@ depth() {  # does a deeper model help: four residual blocks at each coarse level
 saturation() {  # the flat-bright failure (zoo/colour's card): does bilinear upsampling remove the dotted grid?
     train skip-resize --model.overrides.upsample resize \
         --description "'chapter-claims experiment: skip with bilinear upsampling + convolution'"
+}
+
+long() {  # the budget-dependent verdicts (sections 1 and 7) again at 100,000 crops, six times the budget:
+    # batches of 64 and 12 DataLoader workers cutting 8 crops per decoded image, for one GPU (a few minutes
+    # per run there; about an hour per deep run on the project's CPU, where num_workers 1 suits better)
+    local longer=(--max_images 100000 --batch_size 64 --data.num_workers 12 --data.crops_per_image 8
+                  --data.shuffle_buffer 256 --log_every_images 3200 --validate_every_images 25000
+                  --checkpoint_every_images 25000)
+    train long-skip-adam "${longer[@]}" --description "'chapter-claims experiment (100,000 crops): skip design, Adam'"
+    train long-small-adam "${longer[@]}" --model.preset small \
+        --description "'chapter-claims experiment (100,000 crops): small design, Adam'"
+    train long-noskip-adam "${longer[@]}" --model.preset noskip \
+        --description "'chapter-claims experiment (100,000 crops): noskip design, Adam'"
+    train long-skip-noblur "${longer[@]}" --data.degradations '[gaussian, salt_pepper, knockout]' \
+        --description "'chapter-claims experiment (100,000 crops): skip, trained without blur'"
 }
 
 groups=("$@")
