@@ -82,24 +82,39 @@ print(max(methods, key=lambda method: methods[method]["sigma25"]["psnr"]["mean"]
 }
 
 inpaint() {
-    local images=4000
-    # from the zoo name, so the lineage names the published parent (colour() installed it as the default)
-    [ -f runs/zoo-inpaint/final/model.safetensors ] || run hfdae finetune --from colour --task inpaint \
-        --data "$data/train/CBSD432" --output runs/zoo-inpaint --lr 1e-4 --max-images $images \
-        --data.crop_size 96 --data.num_workers 1 --batch_size 16 $(resume_flag runs/zoo-inpaint)
+    local tuning=(--task inpaint --data "$data/train/CBSD432" --lr 1e-4 --max-images 4000 --data.crop_size 96
+                  --data.num_workers 1 --batch_size 16)
+    # two parents: the flagship's stage 3 (runs/zoo-inpaint was fine-tuned from it when it was the default,
+    # as `--from colour`; the weights are the same file) and stage 4 (the default now, by its zoo name)
+    [ -f runs/zoo-inpaint/final/model.safetensors ] || run hfdae finetune --from runs/zoo-colour-stage3/best \
+        --output runs/zoo-inpaint "${tuning[@]}" $(resume_flag runs/zoo-inpaint)
+    [ -f runs/zoo-inpaint-stage4/final/model.safetensors ] || run hfdae finetune --from colour \
+        --output runs/zoo-inpaint-stage4 "${tuning[@]}" $(resume_flag runs/zoo-inpaint-stage4)
     train configs/zoo-inpaint-scratch.yaml runs/zoo-inpaint-scratch   # the same architecture, from scratch
     local out=docs/finetuning
     # held-out images: the validation split of CBSD432 (never trained on), the inpainting protocol
-    run hfdae evaluate colour runs/zoo-inpaint/best runs/zoo-inpaint-scratch/best \
-        --data "$data/train/CBSD432" --split validation --protocol inpaint --baseline input \
-        --output "$out/inpaint-validation"
-    run hfdae curve runs/zoo-inpaint --overlay "from scratch=runs/zoo-inpaint-scratch" \
-        --output "$out/learning_curves.png"
+    run hfdae evaluate runs/zoo-colour-stage3/best colour runs/zoo-inpaint/best runs/zoo-inpaint-stage4/best \
+        runs/zoo-inpaint-scratch/best --data "$data/train/CBSD432" --split validation --protocol inpaint \
+        --baseline input --output "$out/inpaint-validation"
+    # the fine-tune that ships: the better of the two on the validation split
+    local shipped
+    shipped=$(python -c 'import json, sys; methods = json.load(open(sys.argv[1]))["methods"]
+print(max(sys.argv[2:], key=lambda method: methods[method]["inpaint"]["psnr"]["mean"]))' \
+        "$out/inpaint-validation/results.json" runs/zoo-inpaint/best runs/zoo-inpaint-stage4/best)
+    shipped=${shipped%/best}
+    echo "the zoo's inpaint model is $shipped (best validation PSNR)" >&2
+    local pairs="runs/zoo-inpaint/best=runs/zoo-inpaint-scratch/best runs/zoo-inpaint-stage4/best=runs/zoo-inpaint-scratch/best
+runs/zoo-inpaint-stage4/best=runs/zoo-inpaint/best"
+    { echo "\$ python docs/finetuning/paired.py $out/inpaint-validation/results.json" $pairs; echo
+      python docs/finetuning/paired.py "$out/inpaint-validation/results.json" $pairs; } > "$out/paired.md"
+    run hfdae curve "$shipped" --overlay "from scratch=runs/zoo-inpaint-scratch" --output "$out/learning_curves.png"
     { echo "\$ python docs/finetuning/losses.py runs/zoo-inpaint runs/zoo-inpaint-scratch"
-      python docs/finetuning/losses.py runs/zoo-inpaint runs/zoo-inpaint-scratch; } > "$out/losses.md"
-    run hfdae evaluate runs/zoo-inpaint/best --data "$data/test/CBSD68" --protocol inpaint --baseline input \
-        --output runs/zoo-inpaint/eval/cbsd68-inpaint
-    package inpaint runs/zoo-inpaint runs/zoo-inpaint/eval/cbsd68-inpaint
+      python docs/finetuning/losses.py runs/zoo-inpaint runs/zoo-inpaint-scratch
+      echo; echo "\$ python docs/finetuning/losses.py runs/zoo-inpaint-stage4 runs/zoo-inpaint-scratch"
+      python docs/finetuning/losses.py runs/zoo-inpaint-stage4 runs/zoo-inpaint-scratch; } > "$out/losses.md"
+    run hfdae evaluate "$shipped/best" --data "$data/test/CBSD68" --protocol inpaint --baseline input \
+        --output "$shipped/eval/cbsd68-inpaint"
+    package inpaint "$shipped" "$shipped/eval/cbsd68-inpaint"
 }
 
 designs() {

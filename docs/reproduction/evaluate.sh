@@ -26,12 +26,25 @@ run hfdae evaluate $(final small-linear small-linear-penalty small-sigmoid small
     small-mse-only small-l1-only) "${held_out[@]}" --protocol seed --no-ssim --output "$out/heads"
 run hfdae evaluate $(final skip-adam skip-lab skip-deep skip-resize) "${held_out[@]}" --protocol seed --no-ssim \
     --output "$out/variants"
+# the budget-dependent verdicts at 100,000 crops (train.sh long, on a GPU) beside the 16,000-crop runs; their
+# best/ (the GPU run sent back only best/; validation rose at every check, so it is the model at 100,000 crops)
+long_runs=()
+for name in long-skip-adam long-small-adam long-noskip-adam long-skip-noblur; do
+    if [ -f "runs/repro-$name/best/model.safetensors" ]; then long_runs+=("runs/repro-$name/best"); else echo "no runs/repro-$name/best: left out" >&2; fi
+done
+run hfdae evaluate "${long_runs[@]}" $(final skip-adam small-adam) "${held_out[@]}" --protocol seed --no-ssim \
+    --output "$out/long"
+# does the zoo's flagship deblur (trained with blur for 1 M crops), where the 16,000-crop runs did not?
+run hfdae evaluate runs/zoo-colour-stage4/best runs/zoo-colour-stage3/best "${long_runs[0]}" $(final skip-adam) \
+    "${held_out[@]}" --protocol deblur --baseline input --no-ssim --output "$out/blur-flagship"
 
 # learning curves (training loss against images seen, 50-record moving average), one per claim
 curve() { local main=$1 output=$2; shift 2; run hfdae curve "runs/repro-$main" --output "$out/$output.png" "$@"; }
 curve skip-adam curve-designs --overlay "noskip=runs/repro-noskip-adam" --overlay "small=runs/repro-small-adam"
 curve noskip-sgd curve-noskip-sgd-vs-adam --overlay "noskip Adam=runs/repro-noskip-adam"
 curve skip-sgd curve-skip-schedule --overlay "constant rate=runs/repro-skip-sgd-constant"
+[ ! -f runs/repro-long-skip-adam/log.jsonl ] || curve long-skip-adam curve-designs-long \
+    --overlay "small=runs/repro-long-small-adam"
 curve skip-momentum curve-skip-momentum --overlay "no momentum=runs/repro-skip-sgd" \
     --overlay "Adam=runs/repro-skip-adam"
 run python "$out/clamp_gradient.py" | tee "$out/clamp_gradient.md"

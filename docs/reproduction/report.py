@@ -26,6 +26,8 @@ GROUPS = {
     "blur-deblur": "skip-adam",
     "heads": "small-linear",
     "variants": "skip-adam",
+    "long": "long-skip-adam",
+    "blur-flagship": "input (no restoration)",
 }
 # further paired comparisons (model, reference, condition) printed under a group's table
 COMPARISONS = {
@@ -33,6 +35,8 @@ COMPARISONS = {
     "optimisers": [("skip-sgd", "skip-sgd-constant", "average"), ("skip-momentum", "skip-sgd", "average"),
                    ("noskip-adam", "noskip-sgd", "average")],
     "blur-seed": [("skip-noblur", "skip-adam", "blur")],
+    "long": [("long-small-adam", "long-skip-adam", condition) for condition in ("gaussian", "salt_pepper", "blur", "knockout")]
+    + [("long-skip-adam", "skip-adam", "average"), ("long-small-adam", "small-adam", "average")],
     "heads": [(name, "small-linear-penalty", "average") for name in ("small-sigmoid", "small-tanh", "small-scaled-tanh")],
 }
 
@@ -91,6 +95,8 @@ def runs_table(runs_folder: Path = Path("runs")) -> str:
         if config_path.is_file():
             summary = json.loads(config_path.read_text())["training_summary"]
             description, wall = summary["description"], f"{summary['wall_seconds'] / 60:.1f} min"
+            if not summary.get("hardware", "CPU").startswith("CPU"):
+                wall += f" ({summary['hardware']})"
         else:
             description, wall = "**did not finish** (diverged or stopped: see its log)", "-"
         loss = f"{sum(losses[-20:]) / len(losses[-20:]):.3f}" if losses else "-"
