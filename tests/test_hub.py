@@ -171,7 +171,7 @@ def test_card_of_the_shipped_zoo_model_matches_its_published_results(tmp_path):
     folder = REPO_ROOT / "zoo" / "colour"
     evaluation_paths = sorted(folder.glob("eval-*.json"))
     assert {json.loads(path.read_text())["protocol"] for path in evaluation_paths} >= {"seed", "awgn"}
-    row = "runs/zoo-colour-stage3/best"  # its evaluations also hold its earlier stages (zoo/train.sh colour)
+    row = "runs/zoo-colour-stage4/best"  # its evaluations also hold its earlier stages (zoo/train.sh colour)
     card = hub.render_model_card(folder, evaluations=evaluation_paths, learning_curve=folder / "learning_curve.png",
                                  card_dir=tmp_path, repo_id="hfdae/hfdae-colour", model_method=row)
     card.save(tmp_path / "README.md")

@@ -298,8 +298,18 @@ def test_gradient_accumulation_updates_once_per_cycle(image_folder, tmp_path):
     assert changes == [False, True] * 3 + [False]
 
 
-def test_fit_to_budget_sizes_the_config_from_a_probe_and_trains_it(image_folder, tmp_path):
-    """zoo/fit_to_budget.py: a probe run, then max_images and the intervals rewritten in place, then the run."""
+def _fit_to_budget_script():
+    import importlib.util
+
+    path = CONFIGS.parent / "zoo" / "fit_to_budget.py"
+    spec = importlib.util.spec_from_file_location("fit_to_budget", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return path, module
+
+
+def test_fit_to_budget_writes_the_crop_budget_into_the_config_and_trains_it(image_folder, tmp_path):
+    """zoo/fit_to_budget.py with a given rate: max_images and the intervals rewritten in place, then the run."""
     import subprocess
     import sys
 
@@ -308,13 +318,25 @@ def test_fit_to_budget_sizes_the_config_from_a_probe_and_trains_it(image_folder,
     config = tiny_config(image_folder, tmp_path / "run")
     config_path = tmp_path / "stage.yaml"
     config.save(config_path)
-    script = CONFIGS.parent / "zoo" / "fit_to_budget.py"
-    subprocess.run([sys.executable, str(script), str(config_path), "--seconds", "3", "--probe-steps", "30"],
-                   check=True, cwd=tmp_path, capture_output=True)
+    script, _ = _fit_to_budget_script()
+    result = subprocess.run([sys.executable, str(script), str(config_path), "--seconds", "2", "--rate", "100"],
+                            cwd=tmp_path, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-3000:]
     sized = yaml.safe_load(config_path.read_text())
-    quarter = sized["validate_every_images"]
-    assert quarter >= config.batch_size and quarter % config.batch_size == 0
-    assert sized["max_images"] == 4 * quarter and sized["checkpoint_every_images"] == quarter
-    assert not (tmp_path / "run-probe").exists()  # the probe cleans up after itself
+    # 0.85 x 100 crops/s x 2 s = 170 crops, in four quarters of whole batches of 4: 4 x 40
+    assert (sized["max_images"], sized["validate_every_images"], sized["checkpoint_every_images"]) == (160, 40, 40)
     final = DenoisingAutoencoder.from_pretrained(tmp_path / "run" / "final")
-    assert final.config.images_seen == sized["max_images"]
+    assert final.config.images_seen == 160
+
+
+def test_fit_to_budget_probe_measures_a_rate_and_cleans_up(image_folder, tmp_path, monkeypatch):
+    config = tiny_config(image_folder, tmp_path / "run")
+    config_path = tmp_path / "stage.yaml"
+    config.save(config_path)
+    monkeypatch.chdir(tmp_path)
+    _, module = _fit_to_budget_script()
+    assert module.probe_rate(config_path, steps=12) > 0
+    assert not (tmp_path / "run-probe").exists() and not (tmp_path / "run-probe.yaml").exists()
+    with pytest.raises(ValueError, match="max_images"):
+        (tmp_path / "bad.yaml").write_text("output_dir: x\n")
+        module.rewrite(tmp_path / "bad.yaml", max_images=8)

@@ -1,6 +1,7 @@
 """Size a training config to a time budget on this machine, then train it.
 
     python zoo/fit_to_budget.py configs/zoo-colour-stage4.yaml --seconds 420
+    python zoo/fit_to_budget.py CONFIG --seconds 420 --rate 2142     # a rate measured before: no probe
 
 1. A probe: the config's first ``--probe-steps`` steps (into OUTPUT_DIR-probe, deleted afterwards),
    for the crops per second this machine trains at, epoch boundaries and data loading included.
@@ -33,7 +34,8 @@ def probe_rate(config_path: Path, steps: int) -> float:
     config = yaml.safe_load(config_path.read_text())
     batch = config["batch_size"]
     probe_dir = Path(config["output_dir"] + "-probe")
-    config.update(output_dir=str(probe_dir), max_images=steps * batch, log_every_images=10 * batch,
+    every = max(1, steps // 10) * batch  # about ten records
+    config.update(output_dir=str(probe_dir), max_images=steps * batch, log_every_images=every,
                   validate_every_images=0, checkpoint_every_images=10 * steps * batch)
     probe_config = probe_dir.with_suffix(".yaml")
     probe_config.parent.mkdir(parents=True, exist_ok=True)
@@ -65,15 +67,16 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, required=True, help="time for the training steps")
     parser.add_argument("--probe-steps", type=int, default=300)
     parser.add_argument("--safety", type=float, default=0.85, help="fraction of the probe's rate planned on")
+    parser.add_argument("--rate", type=float, default=None, help="crops per second, measured before: skip the probe")
     args = parser.parse_args()
     started = time.time()
-    rate = probe_rate(args.config, args.probe_steps)
+    rate = args.rate if args.rate is not None else probe_rate(args.config, args.probe_steps)
     batch = yaml.safe_load(args.config.read_text())["batch_size"]
     quarter = int(args.safety * rate * args.seconds / (4 * batch)) * batch
     if quarter < batch:
         raise SystemExit(f"{args.seconds} s at {rate:.0f} crops/s is less than four batches")
     rewrite(args.config, max_images=4 * quarter, validate_every_images=quarter, checkpoint_every_images=quarter)
-    print(f"probe: {rate:.0f} crops/s ({time.time() - started:.0f} s); {args.config}: max_images {4 * quarter}",
+    print(f"{'given' if args.rate is not None else 'probe'}: {rate:.0f} crops/s ({time.time() - started:.0f} s); {args.config}: max_images {4 * quarter}",
           flush=True)
     subprocess.run([sys.executable, "-m", "hfdae.cli", "train", "--config", str(args.config), "--overwrite"],
                    check=True)

@@ -4,7 +4,7 @@
 #   PATH=.venv/bin:$PATH bash zoo/train.sh colour     # the colour flagship (stages 1-3 about 1.5 to 2 h each here; 4 on a GPU)
 #   PATH=.venv/bin:$PATH bash zoo/train.sh inpaint    # fine-tuned from it, with the from-scratch control
 #   PATH=.venv/bin:$PATH bash zoo/train.sh designs    # small, noskip, skip: the chapter's three designs
-#   PATH=.venv/bin:$PATH bash zoo/train.sh gray       # the gray flagship (Train400)
+#   PATH=.venv/bin:$PATH bash zoo/train.sh gray       # the gray flagship (Train400, two stages)
 #
 # Run from the repository root with ../shared/data and ../shared/peers present, on an otherwise idle
 # machine (a second CPU-heavy process slows torch's threads far more than it takes). Training resumes
@@ -138,15 +138,26 @@ designs() {
 }
 
 gray() {
+    # stage 1: the colour flagship's first-stage design on one channel; stage 2: converted to resize
+    # upsampling and trained on with more weight on Gaussian noise (the colour flagship's stage-2 recipe)
     train configs/zoo-gray.yaml runs/zoo-gray
-    local out=runs/zoo-gray/eval dncnn_gray="dncnn=$peers/dncnn_gray_blind.pth"
-    run hfdae evaluate runs/zoo-gray/best --data "$data/test/BSD68" --protocol seed --baseline input \
+    train configs/zoo-gray-stage2.yaml runs/zoo-gray-stage2
+    local out=runs/zoo-gray-stage2/eval dncnn_gray="dncnn=$peers/dncnn_gray_blind.pth"
+    local models=(runs/zoo-gray-stage2/best runs/zoo-gray/best)
+    # which stage ships: the best at sigma 25 on Train400's held-out validation split, never a test set
+    run hfdae evaluate "${models[@]}" --data "$data/train/Train400" --split validation --protocol awgn \
+        --sigmas 25 --no-ssim --output "$out/validation-awgn25"
+    local shipped
+    shipped=$(python -c 'import json, sys; methods = json.load(open(sys.argv[1]))["methods"]
+print(max(methods, key=lambda method: methods[method]["sigma25"]["psnr"]["mean"]))' "$out/validation-awgn25/results.json")
+    echo "the gray flagship is $shipped (best validation PSNR at sigma 25)" >&2
+    run hfdae evaluate "${models[@]}" --data "$data/test/BSD68" --protocol seed --baseline input \
         --output "$out/bsd68-seed"
-    run hfdae evaluate runs/zoo-gray/best --data "$data/test/BSD68" --protocol awgn --no-ssim \
+    run hfdae evaluate "${models[@]}" --data "$data/test/BSD68" --protocol awgn --no-ssim \
         --baseline input --baseline "$dncnn_gray" --output "$out/bsd68-awgn"
-    run hfdae evaluate runs/zoo-gray/best --data "$data/test/Set12" --protocol awgn --no-ssim \
+    run hfdae evaluate "${models[@]}" --data "$data/test/Set12" --protocol awgn --no-ssim \
         --baseline input --baseline bm3d --baseline "$dncnn_gray" --output "$out/set12-awgn"
-    package gray runs/zoo-gray "$out/bsd68-seed" "$out/bsd68-awgn" "$out/set12-awgn"
+    MODEL_METHOD=$shipped package gray "${shipped%/best}" "$out/bsd68-seed" "$out/bsd68-awgn" "$out/set12-awgn"
 }
 
 for target in "$@"; do "$target"; done
