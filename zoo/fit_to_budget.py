@@ -53,6 +53,7 @@ def probe_rate(config_path: Path, steps: int) -> float:
 
 
 def rewrite(config_path: Path, **values: int) -> None:
+    """Set top-level ``key: value`` lines of a YAML config in place, keeping its comments and order."""
     text = config_path.read_text()
     for key, value in values.items():
         text, count = re.subn(rf"^{key}:.*$", f"{key}: {value}", text, flags=re.MULTILINE)
@@ -76,7 +77,8 @@ def main() -> None:
     if quarter < batch:
         raise SystemExit(f"{args.seconds} s at {rate:.0f} crops/s is less than four batches")
     rewrite(args.config, max_images=4 * quarter, validate_every_images=quarter, checkpoint_every_images=quarter)
-    print(f"{'given' if args.rate is not None else 'probe'}: {rate:.0f} crops/s ({time.time() - started:.0f} s); {args.config}: max_images {4 * quarter}",
+    source = "given" if args.rate is not None else "probe"
+    print(f"{source}: {rate:.0f} crops/s ({time.time() - started:.0f} s); {args.config}: max_images {4 * quarter}",
           flush=True)
     subprocess.run([sys.executable, "-m", "hfdae.cli", "train", "--config", str(args.config), "--overwrite"],
                    check=True)

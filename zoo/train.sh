@@ -30,6 +30,12 @@ train() {  # train CONFIG RUN_DIR: start, or resume an interrupted run, or keep 
     fi
 }
 
+best_of() {  # best_of RESULTS_JSON CONDITION [METHOD...]: the method (of all, by default) with the best mean PSNR
+    python -c 'import json, sys
+methods = json.load(open(sys.argv[1]))["methods"]
+print(max(sys.argv[3:] or methods, key=lambda method: methods[method][sys.argv[2]]["psnr"]["mean"]))' "$@"
+}
+
 package() {  # package NAME RUN_DIR EVALUATION...: the Hub-ready folder zoo/NAME (without code: pushes add it)
     local name=$1 run_dir=$2
     shift 2
@@ -62,8 +68,7 @@ colour() {
         --sigmas 25 --no-ssim --output "$out/validation-awgn25"
     # the stage that ships: the best at sigma 25 (the quality bar's condition) on the validation split
     local flagship
-    flagship=$(python -c 'import json, sys; methods = json.load(open(sys.argv[1]))["methods"]
-print(max(methods, key=lambda method: methods[method]["sigma25"]["psnr"]["mean"]))' "$out/validation-awgn25/results.json")
+    flagship=$(best_of "$out/validation-awgn25/results.json" sigma25)
     echo "the colour flagship is $flagship (best validation PSNR at sigma 25)" >&2
     # the chapter's protocol (five outputs) and the standard AWGN protocol, with the peers and the earlier
     # stages in the same run
@@ -98,9 +103,7 @@ inpaint() {
         --baseline input --output "$out/inpaint-validation"
     # the fine-tune that ships: the better of the two on the validation split
     local shipped
-    shipped=$(python -c 'import json, sys; methods = json.load(open(sys.argv[1]))["methods"]
-print(max(sys.argv[2:], key=lambda method: methods[method]["inpaint"]["psnr"]["mean"]))' \
-        "$out/inpaint-validation/results.json" runs/zoo-inpaint/best runs/zoo-inpaint-stage4/best)
+    shipped=$(best_of "$out/inpaint-validation/results.json" inpaint runs/zoo-inpaint/best runs/zoo-inpaint-stage4/best)
     shipped=${shipped%/best}
     echo "the zoo's inpaint model is $shipped (best validation PSNR)" >&2
     local pairs="runs/zoo-inpaint/best=runs/zoo-inpaint-scratch/best runs/zoo-inpaint-stage4/best=runs/zoo-inpaint-scratch/best
@@ -148,8 +151,7 @@ gray() {
     run hfdae evaluate "${models[@]}" --data "$data/train/Train400" --split validation --protocol awgn \
         --sigmas 25 --no-ssim --output "$out/validation-awgn25"
     local shipped
-    shipped=$(python -c 'import json, sys; methods = json.load(open(sys.argv[1]))["methods"]
-print(max(methods, key=lambda method: methods[method]["sigma25"]["psnr"]["mean"]))' "$out/validation-awgn25/results.json")
+    shipped=$(best_of "$out/validation-awgn25/results.json" sigma25)
     echo "the gray flagship is $shipped (best validation PSNR at sigma 25)" >&2
     run hfdae evaluate "${models[@]}" --data "$data/test/BSD68" --protocol seed --baseline input \
         --output "$out/bsd68-seed"
