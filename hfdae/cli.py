@@ -239,7 +239,8 @@ def _run_evaluate(args: argparse.Namespace) -> int:
     if panel_image not in {name for name, _ in images}:
         raise ValueError(f"--panel-image {panel_image!r} is not among the evaluated images")
     report = evaluate(methods, images, args.protocol, sigmas=[float(s) for s in args.sigmas.split(",")],
-                      seed=args.seed, with_ssim=not args.no_ssim, data=str(args.data), unreadable=unreadable,
+                      seed=args.seed, with_ssim=not args.no_ssim, data=str(args.data), split=args.split,
+                      unreadable=unreadable,
                       keep_image=panel_image if args.output else None)
     print(report.markdown())
     if args.output:

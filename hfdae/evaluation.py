@@ -239,6 +239,7 @@ class EvaluationReport:
     conditions: list[str] = field(default_factory=list)
     values: dict[str, dict[str, dict[str, dict[str, float]]]] = field(default_factory=dict)
     machine: str = ""
+    split: str | None = None  # the hash split of `data` the images came from (None: all of it)
     # for figures: the degraded inputs and every method's outputs on one image (see `keep_image`)
     kept_image: str | None = None
     kept_clean: torch.Tensor | None = None
@@ -262,8 +263,9 @@ class EvaluationReport:
                 for metric, per_image in metrics.items():
                     entry[metric] = {**(self.summary(method, condition, metric) or {}), "per_image": per_image}
                 methods[method][condition] = entry
-        return {"protocol": self.protocol, "data": self.data, "images": self.images, "unreadable": self.unreadable,
-                "conditions": self.conditions, "machine": self.machine, "methods": methods}
+        return {"protocol": self.protocol, "data": self.data, "split": self.split, "images": self.images,
+                "unreadable": self.unreadable, "conditions": self.conditions, "machine": self.machine,
+                "methods": methods}
 
     def save(self, folder: str | Path) -> Path:
         """Write ``results.json`` and ``results.md`` into ``folder``; returns the JSON path."""
@@ -278,7 +280,8 @@ class EvaluationReport:
         columns = self.conditions + ([AVERAGE] if self.protocol == "seed" else [])
         header = "| method | " + " | ".join(columns) + " | s / image |"
         lines = [
-            f"Protocol `{self.protocol}` on {len(self.images)} images of `{self.data}`; PSNR dB mean +- std"
+            f"Protocol `{self.protocol}` on {len(self.images)} images of `{self.data}`"
+            + (f" (split `{self.split}`)" if self.split else "") + "; PSNR dB mean +- std"
             f" (SSIM below); {self.machine}",
             "",
             header,
@@ -318,6 +321,7 @@ def evaluate(
     with_ssim: bool = True,
     data: str = "",
     unreadable: list[str] | None = None,
+    split: str | None = None,
     progress: bool = True,
     keep_image: str | None = None,
 ) -> EvaluationReport:
@@ -334,6 +338,7 @@ def evaluate(
         with_ssim: compute SSIM beside PSNR.
         data: a label of the data for the report.
         unreadable: names of images that could not be read, for the report.
+        split: the hash split of ``data`` the images came from, for the report (None: all of it).
         progress: show a tqdm progress bar.
         keep_image: keep this image's degraded inputs and restorations in the report (for figures).
     """
@@ -348,7 +353,7 @@ def evaluate(
         raise ValueError(f"method names must be unique, got {[method.name for method in methods]}")
     conditions = protocol_conditions(protocol, sigmas)
     report = EvaluationReport(protocol, data, names, list(unreadable or []), conditions,
-                              {method.name: {} for method in methods}, _machine(methods))
+                              {method.name: {} for method in methods}, _machine(methods), split=split)
     for name, clean in tqdm(images, desc=f"evaluate ({protocol})", unit="image", disable=not progress):
         clean = clean.unsqueeze(0).float()
         keep = name == keep_image

@@ -75,6 +75,16 @@ def test_awgn_floor_is_the_quantized_noisy_input(clean_images):
         float(psnr(quantized, clean.unsqueeze(0))[0]))
 
 
+
+@pytest.mark.parametrize("split", [None, "validation"])
+def test_the_report_says_which_split_of_the_data_it_used(clean_images, split):
+    report = evaluate([Method.noisy_input()], clean_images[:1], "awgn", sigmas=(25,), with_ssim=False,
+                      progress=False, data="photos", split=split)
+    assert report.to_dict()["split"] == split
+    expected = "of `photos` (split `validation`); PSNR" if split else "of `photos`; PSNR"
+    assert expected in report.markdown()
+
+
 def test_bm3d_baseline_runs_on_a_tiny_image(clean_images):
     report = evaluate([build_method("bm3d")], [("tiny", clean_images[0][1][:, :24, :24])], "awgn", sigmas=(25,),
                       with_ssim=False, progress=False)
