@@ -253,16 +253,10 @@ def _run_evaluate(args: argparse.Namespace) -> int:
 
 
 def _run_curve(args: argparse.Namespace) -> int:
-    import json
     from pathlib import Path
 
     from .plots import learning_curve
-
-    def read_log(run_dir: str) -> list[dict]:
-        log = Path(run_dir) / "log.jsonl"
-        if not log.is_file():
-            raise FileNotFoundError(f"{log}: no training log here")
-        return [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+    from .training import read_log
 
     overlays = {}
     for overlay in args.overlay:

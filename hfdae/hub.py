@@ -201,9 +201,9 @@ def _summary(evaluation: dict, method: str, condition: str, metric: str) -> dict
 
 
 def _read_records(run_dir: Path | None) -> list[dict]:
-    if run_dir is None or not (run_dir / "log.jsonl").is_file():
-        return []
-    return [json.loads(line) for line in (run_dir / "log.jsonl").read_text().splitlines() if line.strip()]
+    from .training import LOG, read_log
+
+    return read_log(run_dir) if run_dir is not None and (run_dir / LOG).is_file() else []
 
 
 # --- the model card --------------------------------------------------------------------------------------

@@ -53,6 +53,7 @@ logger = logging.getLogger(__name__)
 
 SAMPLES_SOURCE = "hfdae:samples"
 CHECKPOINTS = "checkpoints"
+LOG = "log.jsonl"
 LATEST_POINTER = "latest"
 STATE_FILE = "trainer_state.json"
 # everything a run writes into its folder: what --overwrite may delete, and nothing else
@@ -624,11 +625,9 @@ class Trainer:
         logger.info("resumed %s at %d images seen", checkpoint, self.images_seen)
 
     def _read_log(self, up_to: int) -> list[dict]:
-        path = self.output_dir / "log.jsonl"
-        if not path.exists():
+        if not (self.output_dir / LOG).exists():
             return []
-        records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-        return [record for record in records if record["images_seen"] <= up_to]
+        return [record for record in read_log(self.output_dir) if record["images_seen"] <= up_to]
 
     # --- the end -----------------------------------------------------------------------------------
 
@@ -715,6 +714,16 @@ class _IntervalStats:
             "images_per_second": images_per_second,
             "time": time.time(),
         }
+
+
+def read_log(run_dir: str | Path) -> list[dict]:
+    """The records of a training run's ``log.jsonl``, in order: one per log interval (``images_seen``,
+    ``loss`` and its parts, ``learning_rate``, ``images_per_second``...) and one per validation
+    (``validation_psnr``). Raises ``FileNotFoundError`` naming the file when the folder holds no log."""
+    path = Path(run_dir) / LOG
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no training log here (is {run_dir} a training run folder?)")
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
 def train(config: TrainingConfig, resume: bool = False, overwrite: bool = False) -> TrainingResult:

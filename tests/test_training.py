@@ -340,3 +340,14 @@ def test_fit_to_budget_probe_measures_a_rate_and_cleans_up(image_folder, tmp_pat
     with pytest.raises(ValueError, match="max_images"):
         (tmp_path / "bad.yaml").write_text("output_dir: x\n")
         module.rewrite(tmp_path / "bad.yaml", max_images=8)
+
+
+def test_read_log_gives_the_records_in_order_and_names_a_missing_log(image_folder, tmp_path):
+    from hfdae.training import read_log
+
+    result = Trainer(tiny_config(image_folder, tmp_path / "run", validate_every_images=48)).train()
+    records = read_log(tmp_path / "run")
+    assert records == result.records
+    assert any("validation_psnr" in record for record in records) and "loss" in records[0]
+    with pytest.raises(FileNotFoundError, match="log.jsonl"):
+        read_log(tmp_path)

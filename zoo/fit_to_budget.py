@@ -17,7 +17,6 @@ here, once, instead of a run cut off half-way down its schedule.
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import shutil
 import statistics
@@ -27,6 +26,8 @@ import time
 from pathlib import Path
 
 import yaml
+
+from hfdae.training import read_log
 
 
 def probe_rate(config_path: Path, steps: int) -> float:
@@ -42,8 +43,7 @@ def probe_rate(config_path: Path, steps: int) -> float:
     probe_config.write_text(yaml.safe_dump(config, sort_keys=False))
     subprocess.run([sys.executable, "-m", "hfdae.cli", "train", "--config", str(probe_config), "--overwrite"],
                    check=True)
-    records = [json.loads(line) for line in (probe_dir / "log.jsonl").read_text().splitlines()]
-    records = [record for record in records if "images_per_second" in record]  # not the validation records
+    records = [record for record in read_log(probe_dir) if "images_per_second" in record]  # not validations
     rates = [record["images_per_second"] for record in records[2:]]
     if not rates:
         raise RuntimeError(f"the probe logged {len(records)} records; raise --probe-steps")

@@ -9,14 +9,14 @@ lower one, and the mean loss of each over the first and the last 1,000 crops.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
+
+from hfdae.training import read_log
 
 
 def training_losses(run_dir: Path) -> dict[int, float]:
     """images seen -> training loss, from a run's log.jsonl (validation records have no loss)."""
-    records = (json.loads(line) for line in (run_dir / "log.jsonl").read_text().splitlines() if line.strip())
-    return {record["images_seen"]: record["loss"] for record in records if "loss" in record}
+    return {record["images_seen"]: record["loss"] for record in read_log(run_dir) if "loss" in record}
 
 
 def mean_loss(losses: dict[int, float], low: int, high: int) -> float:

@@ -16,6 +16,7 @@ import math
 from pathlib import Path
 
 from common import short_name
+from hfdae.training import LOG, read_log
 
 HERE = Path(__file__).parent
 # results folder -> the model the others are compared with
@@ -85,10 +86,9 @@ def runs_table(runs_folder: Path = Path("runs")) -> str:
     lines = ["| run | description | images | wall time | training loss (last 20 records) |"
              " validation PSNR at the end (best) |", "|---|---|---|---|---|---|"]
     for run in sorted(runs_folder.glob("repro-*")):
-        log = run / "log.jsonl"
-        if not log.is_file():
+        if not (run / LOG).is_file():
             continue
-        records = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+        records = read_log(run)
         losses = [record["loss"] for record in records if "loss" in record]
         validations = [record["validation_psnr"] for record in records if "validation_psnr" in record]
         config_path = run / "final" / "config.json"
