@@ -55,7 +55,7 @@ colour() {
     # on from stage 2's best with still more weight on Gaussian noise and a lower learning rate; stage 4:
     # stage 3's best on one GPU, 128x128 crops in batches of 64, sized to a time budget by
     # zoo/fit_to_budget.py (on a GPU, rerun it with: python zoo/fit_to_budget.py configs/zoo-colour-stage4.yaml
-    # --seconds 420; here `train` runs the committed config as it is, which takes days on this CPU)
+    # --seconds 420; here `train` runs the committed config as it is: over a day on this CPU, estimated)
     train configs/zoo-colour.yaml runs/zoo-colour
     train configs/zoo-colour-resize.yaml runs/zoo-colour-resize
     train configs/zoo-colour-stage3.yaml runs/zoo-colour-stage3
