@@ -126,6 +126,8 @@ def resolve_model_source(source: str | os.PathLike, checkpoint: str = "best") ->
         ``(model_dir, run_dir)``; ``run_dir`` is the run folder when ``source`` is one, or when the model folder
         is a run's ``best/`` or ``final/``, else None.
     """
+    from .training import LOG
+
     source = Path(source)
     if checkpoint not in ("best", "final"):
         raise ValueError(f"checkpoint={checkpoint!r} is not valid; choose 'best' or 'final'")
@@ -134,7 +136,7 @@ def resolve_model_source(source: str | os.PathLike, checkpoint: str = "best") ->
     if (source / "config.json").is_file():
         parent = source.parent
         is_run = source.name in ("best", "final") and any(
-            (parent / name).is_file() for name in ("log.jsonl", "training_config.yaml"))
+            (parent / name).is_file() for name in (LOG, "training_config.yaml"))
         return source, parent if is_run else None
     if (source / checkpoint / "config.json").is_file():
         return source / checkpoint, source
@@ -201,9 +203,9 @@ def _summary(evaluation: dict, method: str, condition: str, metric: str) -> dict
 
 
 def _read_records(run_dir: Path | None) -> list[dict]:
-    from .training import LOG, read_log
+    from .training import read_log
 
-    return read_log(run_dir) if run_dir is not None and (run_dir / LOG).is_file() else []
+    return read_log(run_dir, missing_ok=True) if run_dir is not None else []
 
 
 # --- the model card --------------------------------------------------------------------------------------

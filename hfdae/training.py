@@ -57,7 +57,7 @@ LOG = "log.jsonl"
 LATEST_POINTER = "latest"
 STATE_FILE = "trainer_state.json"
 # everything a run writes into its folder: what --overwrite may delete, and nothing else
-RUN_FILES = ("training_config.yaml", "log.jsonl", "log.jsonl.tmp", "learning_curve.png", CHECKPOINTS, "final",
+RUN_FILES = ("training_config.yaml", LOG, LOG + ".tmp", "learning_curve.png", CHECKPOINTS, "final",
              "final.tmp", "best", "best.tmp")
 
 
@@ -469,7 +469,7 @@ class Trainer:
     def _log(self, record: dict) -> None:
         self.records.append(record)
         if self.is_main:
-            with open(self.output_dir / "log.jsonl", "a") as log:
+            with open(self.output_dir / LOG, "a") as log:
                 log.write(json.dumps(record) + "\n")
 
     # --- validation --------------------------------------------------------------------------------
@@ -618,16 +618,14 @@ class Trainer:
         self.loader.load_state_dict(data_state["loader"])
         if self.is_main:  # records written after the checkpoint will be written again: drop them
             self.records = self._read_log(up_to=self.images_seen)
-            staging = self.output_dir / "log.jsonl.tmp"
+            staging = self.output_dir / (LOG + ".tmp")
             staging.write_text("".join(json.dumps(record) + "\n" for record in self.records))
-            os.replace(staging, self.output_dir / "log.jsonl")
+            os.replace(staging, self.output_dir / LOG)
         self.accelerator.wait_for_everyone()
         logger.info("resumed %s at %d images seen", checkpoint, self.images_seen)
 
     def _read_log(self, up_to: int) -> list[dict]:
-        if not (self.output_dir / LOG).exists():
-            return []
-        return [record for record in read_log(self.output_dir) if record["images_seen"] <= up_to]
+        return [record for record in read_log(self.output_dir, missing_ok=True) if record["images_seen"] <= up_to]
 
     # --- the end -----------------------------------------------------------------------------------
 
@@ -716,12 +714,15 @@ class _IntervalStats:
         }
 
 
-def read_log(run_dir: str | Path) -> list[dict]:
+def read_log(run_dir: str | Path, missing_ok: bool = False) -> list[dict]:
     """The records of a training run's ``log.jsonl``, in order: one per log interval (``images_seen``,
     ``loss`` and its parts, ``learning_rate``, ``images_per_second``...) and one per validation
-    (``validation_psnr``). Raises ``FileNotFoundError`` naming the file when the folder holds no log."""
+    (``validation_psnr``). A folder without a log raises ``FileNotFoundError`` naming the file, or gives
+    ``[]`` with ``missing_ok``."""
     path = Path(run_dir) / LOG
     if not path.is_file():
+        if missing_ok:
+            return []
         raise FileNotFoundError(f"{path}: no training log here (is {run_dir} a training run folder?)")
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 

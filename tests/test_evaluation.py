@@ -75,7 +75,6 @@ def test_awgn_floor_is_the_quantized_noisy_input(clean_images):
         float(psnr(quantized, clean.unsqueeze(0))[0]))
 
 
-
 @pytest.mark.parametrize("split", [None, "validation"])
 def test_the_report_says_which_split_of_the_data_it_used(clean_images, split):
     report = evaluate([Method.noisy_input()], clean_images[:1], "awgn", sigmas=(25,), with_ssim=False,

@@ -106,10 +106,10 @@ inpaint() {
     shipped=$(best_of "$out/inpaint-validation/results.json" inpaint runs/zoo-inpaint/best runs/zoo-inpaint-stage4/best)
     shipped=${shipped%/best}
     echo "the zoo's inpaint model is $shipped (best validation PSNR)" >&2
-    local pairs="runs/zoo-inpaint/best=runs/zoo-inpaint-scratch/best runs/zoo-inpaint-stage4/best=runs/zoo-inpaint-scratch/best
-runs/zoo-inpaint-stage4/best=runs/zoo-inpaint/best"
-    { echo "\$ python docs/finetuning/paired.py $out/inpaint-validation/results.json" $pairs; echo
-      python docs/finetuning/paired.py "$out/inpaint-validation/results.json" $pairs; } > "$out/paired.md"
+    local pairs=(runs/zoo-inpaint/best=runs/zoo-inpaint-scratch/best runs/zoo-inpaint-stage4/best=runs/zoo-inpaint-scratch/best
+                 runs/zoo-inpaint-stage4/best=runs/zoo-inpaint/best)
+    { echo "\$ python docs/finetuning/paired.py $out/inpaint-validation/results.json ${pairs[*]}"; echo
+      python docs/finetuning/paired.py "$out/inpaint-validation/results.json" "${pairs[@]}"; } > "$out/paired.md"
     run hfdae curve "$shipped" --overlay "from scratch=runs/zoo-inpaint-scratch" --output "$out/learning_curves.png"
     { echo "\$ python docs/finetuning/losses.py runs/zoo-inpaint runs/zoo-inpaint-scratch"
       python docs/finetuning/losses.py runs/zoo-inpaint runs/zoo-inpaint-scratch

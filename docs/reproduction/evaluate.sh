@@ -8,11 +8,15 @@ set -euo pipefail
 out=docs/reproduction
 held_out=(--data ../shared/data/train/CBSD432 --split validation)
 run() { echo "\$ $*" >&2; "$@"; }
-final() {  # the final models of the named runs (a run that diverged has none: it is left out, with a note)
+models() {  # models CHECKPOINT NAME...: runs/repro-NAME/CHECKPOINT of the named runs; a run without one
+    local checkpoint=$1  # (one that diverged, or did not finish) is left out, with a note
+    shift
     for name in "$@"; do
-        if [ -f "runs/repro-$name/final/model.safetensors" ]; then echo "runs/repro-$name/final"; else echo "no runs/repro-$name/final: left out" >&2; fi
+        if [ -f "runs/repro-$name/$checkpoint/model.safetensors" ]; then echo "runs/repro-$name/$checkpoint"
+        else echo "no runs/repro-$name/$checkpoint: left out" >&2; fi
     done
 }
+final() { models final "$@"; }
 
 # every output: the chapter's five-output protocol, with a detail panel and the PSNR heatmap
 run hfdae evaluate $(final skip-adam noskip-adam small-adam) "${held_out[@]}" --protocol seed --baseline input \
@@ -28,10 +32,7 @@ run hfdae evaluate $(final skip-adam skip-lab skip-deep skip-resize) "${held_out
     --output "$out/variants"
 # the budget-dependent verdicts at 100,000 crops (train.sh long, on a GPU) beside the 16,000-crop runs; their
 # best/ (the GPU run sent back only best/; validation rose at every check, so it is the model at 100,000 crops)
-long_runs=()
-for name in long-skip-adam long-small-adam long-noskip-adam long-skip-noblur; do
-    if [ -f "runs/repro-$name/best/model.safetensors" ]; then long_runs+=("runs/repro-$name/best"); else echo "no runs/repro-$name/best: left out" >&2; fi
-done
+long_runs=($(models best long-skip-adam long-small-adam long-noskip-adam long-skip-noblur))
 run hfdae evaluate "${long_runs[@]}" $(final skip-adam small-adam) "${held_out[@]}" --protocol seed --no-ssim \
     --output "$out/long"
 # does the zoo's flagship deblur (trained with blur for 1 M crops), where the 16,000-crop runs did not?
