@@ -12,11 +12,12 @@ from .modeling_hfdae import (
     CheckpointError,
     DenoisingAutoencoder,
     DenoisingAutoencoderOutput,
+    noise_level_map,
     out_of_range_penalty,
     reconstruction_loss,
 )
 
-from .inference import denoise_files, denoise_image, is_trained, load_model, restore
+from .inference import denoise_files, denoise_image, estimate_noise_level, is_trained, load_model, restore
 from .zoo import ZOO, ZooEntry, list_zoo
 from .acceleration import fold_batch_norm, prepare_for_inference
 
@@ -42,6 +43,8 @@ __all__ = [
     "ZooEntry",
     "load_model",
     "restore",
+    "estimate_noise_level",
+    "noise_level_map",
     "out_of_range_penalty",
     "reconstruction_loss",
 ]

@@ -24,6 +24,7 @@ ACTIVATIONS = ("relu", "leaky_relu", "silu", "gelu")
 OUTPUT_HEADS = ("linear", "sigmoid", "tanh", "scaled_tanh")
 COLOUR_SPACES = ("rgb", "gray", "lab")
 UPSAMPLE_MODES = ("transposed", "resize")
+SPACE_TO_DEPTH_FACTORS = (1, 2, 4)
 TASKS = ("restore", "denoise", "deblur", "inpaint")
 
 # Figure 18.4's three designs. `small` is shallow with skips (the first three levels of `skip`, one
@@ -69,6 +70,15 @@ class DenoisingAutoencoderConfig(PretrainedConfig):
             Channels of the images the model returns; equal to ``in_channels`` (the default).
         extra_input_channels (`int`, defaults to 0):
             Channels appended to the image at the network input (for example an inpainting mask).
+        space_to_depth_factor (`int`, defaults to 1):
+            1, 2 or 4. Above 1, a ``PixelUnshuffle`` stem folds each ``f x f`` block of the input into
+            channels before the first level, and a ``PixelShuffle`` head unfolds the output, so the
+            whole U-Net runs at ``1 / f`` of the input resolution (FFDNet's trick for speed).
+        noise_level_input (`bool`, defaults to `False`):
+            Take the noise level as an extra input: ``forward(..., noise_level=...)`` with sigma in the
+            [0, 1] scale per image or as a [B, 1, H, W] map, fed as one more channel at the network's
+            resolution. Without a level (or where the map is negative) the model runs blind, so one
+            checkpoint serves both uses when it is trained with the level dropped for some crops.
         widths (`list[int]`, defaults to `[16, 32, 64, 96, 128]`):
             Feature width of each resolution level. Level ``i`` runs at ``1 / 2**i`` of the input
             resolution, so ``len(widths) - 1`` is the number of downsamplings.
@@ -130,6 +140,8 @@ class DenoisingAutoencoderConfig(PretrainedConfig):
     in_channels: int | None = None
     out_channels: int | None = None
     extra_input_channels: int = 0
+    space_to_depth_factor: int = 1
+    noise_level_input: bool = False
     widths: list[int] | tuple[int, ...] = (16, 32, 64, 96, 128)
     blocks_per_level: list[int] | tuple[int, ...] = (1, 2, 2, 2, 2)
     skip_connections: bool = True
@@ -180,8 +192,8 @@ class DenoisingAutoencoderConfig(PretrainedConfig):
 
     @property
     def size_multiple(self) -> int:
-        """Input sides are padded to a multiple of this (one factor 2 per downsampling)."""
-        return 2 ** (len(self.widths) - 1)
+        """Input sides are padded to a multiple of this (the stem's factor times 2 per downsampling)."""
+        return self.space_to_depth_factor * 2 ** (len(self.widths) - 1)
 
     @classmethod
     def from_preset(cls, name: str, **overrides: Any) -> "DenoisingAutoencoderConfig":
@@ -206,7 +218,12 @@ class DenoisingAutoencoderConfig(PretrainedConfig):
         _require_choice("colour_space", self.colour_space, COLOUR_SPACES)
         _require_choice("upsample", self.upsample, UPSAMPLE_MODES)
         _require_choice("task", self.task, TASKS)
-        for field in ("skip_connections", "residual_connections", "predict_residual"):
+        if self.space_to_depth_factor not in SPACE_TO_DEPTH_FACTORS:
+            raise ValueError(
+                f"space_to_depth_factor={self.space_to_depth_factor!r} is not valid; choose one of"
+                f" {list(SPACE_TO_DEPTH_FACTORS)}"
+            )
+        for field in ("skip_connections", "residual_connections", "predict_residual", "noise_level_input"):
             if not isinstance(getattr(self, field), bool):
                 raise ValueError(f"{field} must be True or False, got {getattr(self, field)!r}")
         if not self.widths or any(width < 1 for width in self.widths):

@@ -50,6 +50,7 @@ __all__ = [
     "Knockout",
     "RandomChoice",
     "SaltPepper",
+    "gaussian_sigma",
     "build_degradation",
     "list_degradations",
 ]
@@ -786,3 +787,26 @@ def build_degradation(spec: Degradation | str | dict[str, Any] | Sequence[Any]) 
     if isinstance(spec, Sequence):
         return RandomChoice(list(spec))
     raise TypeError(f"cannot build a degradation from {type(spec).__name__}: {spec!r}")
+
+
+def gaussian_sigma(degradation: Degradation, batch: DegradedBatch) -> Tensor:
+    """The sigma of the Gaussian noise that ``degradation`` gave each image of ``batch`` ([B] float32,
+    in the [0, 1] scale): what a noise-level-conditioned model is told.
+
+    NaN for images without Gaussian noise (another member of a :class:`RandomChoice`, or a degradation
+    with no Gaussian step). In a :class:`Chain` with several Gaussian steps the sigmas combine as
+    ``sqrt(sum sigma^2)``.
+    """
+    size = batch.images.shape[0]
+    if isinstance(degradation, GaussianNoise):
+        return batch.params["sigma"].float()
+    # members report their params under "<member name>.<param>" (RandomChoice) or "<index>.<name>.<param>"
+    suffix = f"{GaussianNoise.name}.sigma"
+    variances = torch.zeros(size, dtype=torch.float32, device=batch.images.device)
+    found = torch.zeros(size, dtype=torch.bool, device=batch.images.device)
+    for key, values in batch.params.items():
+        if key == suffix or key.endswith("." + suffix):
+            known = ~torch.isnan(values.float())
+            variances = variances + torch.where(known, values.float(), torch.zeros_like(variances)).square()
+            found |= known
+    return torch.where(found, variances.sqrt(), torch.full_like(variances, math.nan))

@@ -3,7 +3,8 @@
 >>> hfdae.export_onnx(hfdae.load_model(), "model.onnx")
 
 The exported graph takes ``pixel_values`` [B, C, H, W] in [0, 1] (and ``extra_inputs`` for models
-with extra input channels) and returns ``reconstruction``, the same as the PyTorch model in eval
+with extra input channels, and ``noise_level`` [B, 1, H, W] for models with a noise-level input: sigma
+in [0, 1], or -1 where unknown for blind restoration) and returns ``reconstruction``, the same as the PyTorch model in eval
 mode, with batch norm folded into the convolutions, for images whose sides are at least the model's
 size multiple (``config.size_multiple``: padding reflects, as in PyTorch, and cannot exceed the side). Needs the ``onnx`` extra (onnx; onnxruntime to
 run or check it).
@@ -28,14 +29,16 @@ ONNX_OPSET = 18
 
 
 class _ReconstructionOnly(nn.Module):
-    """The model's forward reduced to tensors in, reconstruction out (what ONNX can express)."""
+    """The model's forward reduced to tensors in, reconstruction out (what ONNX can express); the
+    positional inputs are the model's keyword inputs named in ``input_names``."""
 
-    def __init__(self, model: DenoisingAutoencoder) -> None:
+    def __init__(self, model: DenoisingAutoencoder, input_names: list[str]) -> None:
         super().__init__()
         self.model = model
+        self.input_names = input_names
 
-    def forward(self, pixel_values: torch.Tensor, extra_inputs: torch.Tensor | None = None) -> torch.Tensor:
-        return self.model(pixel_values=pixel_values, extra_inputs=extra_inputs).reconstruction
+    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+        return self.model(**dict(zip(self.input_names, inputs))).reconstruction
 
 
 def export_onnx(model: DenoisingAutoencoder, path: str | os.PathLike, example_size: int = 64) -> Path:
@@ -59,7 +62,6 @@ def export_onnx(model: DenoisingAutoencoder, path: str | os.PathLike, example_si
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     config = model.config
-    wrapper = _ReconstructionOnly(fold_batch_norm(model).float().cpu()).eval()  # a copy: model is unchanged
     # One more than a multiple of the model's size multiple, so the padding (and cropping) is traced too.
     multiple = config.size_multiple
     height = width = multiple * max(1, -(-example_size // multiple)) + 1
@@ -72,6 +74,11 @@ def export_onnx(model: DenoisingAutoencoder, path: str | os.PathLike, example_si
         inputs += (torch.zeros(1, config.extra_input_channels, height, width),)
         input_names.append("extra_inputs")
         dynamic_axes["extra_inputs"] = {0: "batch", 2: "height", 3: "width"}
+    if config.noise_level_input:
+        inputs += (torch.full((1, 1, height, width), 0.1),)
+        input_names.append("noise_level")
+        dynamic_axes["noise_level"] = {0: "batch", 2: "height", 3: "width"}
+    wrapper = _ReconstructionOnly(fold_batch_norm(model).float().cpu(), input_names).eval()  # a copy: model is unchanged
     # The TorchScript exporter records the shape arithmetic of the padding as graph operations;
     # torch.export cannot yet prove the size relations of a pad-to-multiple U-Net symbolically.
     with warnings.catch_warnings():
@@ -110,6 +117,10 @@ def check_onnx(model: DenoisingAutoencoder, path: str | os.PathLike, sizes=((1, 
         if model.config.extra_input_channels:
             feeds["extra_inputs"] = (torch.rand(batch, model.config.extra_input_channels, height, width,
                                                 generator=generator) > 0.5).float()
+        if model.config.noise_level_input:  # known levels with a blind (negative) band across the middle
+            level = 0.2 * torch.rand(batch, 1, height, width, generator=generator)
+            level[..., height // 3 : 2 * height // 3, :] = -1.0
+            feeds["noise_level"] = level
         with torch.inference_mode():
             expected = model(**feeds).reconstruction
         (exported,) = session.run(["reconstruction"], {name: value.numpy() for name, value in feeds.items()})

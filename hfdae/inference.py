@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 from .configuration_hfdae import DenoisingAutoencoderConfig
-from .modeling_hfdae import DenoisingAutoencoder
+from .modeling_hfdae import DenoisingAutoencoder, noise_level_map
 from .acceleration import inference_autocast, inference_precision, prepare_for_inference
 from .zoo import ZOO, resolve_zoo_name
 from .processing import ImageLike, ImageReadError, list_image_files, read_image, save_image, to_tensor
@@ -29,6 +29,7 @@ __all__ = [
     "load_model",
     "is_trained",
     "restore",
+    "estimate_noise_level",
     "TILE_THRESHOLD_PIXELS",
     "denoise_image",
     "denoise_files",
@@ -134,6 +135,7 @@ def restore(
     fast: bool = True,
     precision: str = "auto",
     extra_inputs: torch.Tensor | None = None,
+    noise_level: float | str | torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Restore a batch of degraded images with ``model`` (in eval mode).
 
@@ -154,6 +156,11 @@ def restore(
         extra_inputs: [B, E, H, W] or [E, H, W] for models with ``extra_input_channels = E`` (an
             inpainting mask, 1 in the holes); tiled and transformed together with the images. Such
             models get zeros (nothing masked) when it is None.
+        noise_level: the strength control of models with ``noise_level_input``: ``None`` restores blind
+            (the model judges the noise itself); a float is sigma in the [0, 1] scale (25/255 for
+            sigma 25); ``"auto"`` estimates sigma per image (:func:`estimate_noise_level`); a [B]
+            tensor gives one sigma per image and a [B, 1, H, W] map one per pixel. A larger sigma
+            smooths more. Refused (``ValueError``) by models without the input, except ``None``.
 
     Returns:
         Restored images, same shape as ``images``, clamped to [0, 1], float32 on the input's device.
@@ -177,6 +184,19 @@ def restore(
             raise ValueError(f"extra_inputs {tuple(extra.shape)} do not match images {tuple(batch.shape)} and the"
                              f" model's extra_input_channels={expected_extra}")
         network_input = torch.cat([network_input, extra.to(network_input)], dim=1)
+    if noise_level is not None and not model.config.noise_level_input:
+        raise ValueError(
+            f"noise_level={noise_level!r} given, but this model has no noise-level input (it restores blind);"
+            " use a model with noise_level_input=True such as the zoo's 'colour', or leave noise_level out"
+        )
+    if model.config.noise_level_input:  # carried as the last channel: tiled and flipped with the images
+        if isinstance(noise_level, str):
+            if noise_level != "auto":
+                raise ValueError(f"noise_level={noise_level!r}: give a float sigma in [0, 1], a tensor, None or 'auto'")
+            noise_level = estimate_noise_level(network_input[:, :image_channels])
+        level = noise_level_map(noise_level.unsqueeze(1) if torch.is_tensor(noise_level) and noise_level.ndim == 3
+                                else noise_level, network_input)
+        network_input = torch.cat([network_input, level], dim=1)
     height, width = network_input.shape[-2:]
     if tile_size == "auto":
         tile_size = DEFAULT_TILE_SIZE if height * width > TILE_THRESHOLD_PIXELS else None
@@ -211,9 +231,30 @@ def restore(
 
 
 def _run(model: DenoisingAutoencoder, chunk: torch.Tensor, image_channels: int) -> torch.Tensor:
-    """The model on [B, image_channels + extra, H, W]: images first, then any extra input channels."""
-    extra = chunk[:, image_channels:] if chunk.shape[1] > image_channels else None
-    return model(pixel_values=chunk[:, :image_channels], extra_inputs=extra).reconstruction.float()
+    """The model on [B, image_channels + extra (+ 1), H, W]: images first, then any extra input channels,
+    then the noise-level map of models with that input."""
+    config = model.config
+    extra_end = image_channels + config.extra_input_channels
+    extra = chunk[:, image_channels:extra_end] if config.extra_input_channels else None
+    level = chunk[:, extra_end : extra_end + 1] if config.noise_level_input else None
+    return model(pixel_values=chunk[:, :image_channels], extra_inputs=extra, noise_level=level).reconstruction.float()
+
+
+def estimate_noise_level(images: torch.Tensor) -> torch.Tensor:
+    """Estimate the Gaussian noise sigma of each image ([B, C, H, W] in [0, 1]) -> [B] in the [0, 1] scale.
+
+    scikit-image's wavelet-based ``restoration.estimate_sigma`` (Donoho's robust median estimator on the
+    finest diagonal wavelet band), averaged over the channels.
+    """
+    from skimage.restoration import estimate_sigma
+
+    batch = images.detach().float().cpu().numpy()
+    sigmas = [
+        float(estimate_sigma(image, channel_axis=0, average_sigmas=True)) if image.shape[0] > 1
+        else float(estimate_sigma(image[0]))
+        for image in batch
+    ]
+    return torch.tensor(sigmas, dtype=torch.float32, device=images.device)
 
 
 def _self_ensemble(model: DenoisingAutoencoder, images: torch.Tensor, image_channels: int) -> torch.Tensor:

@@ -32,7 +32,12 @@ __all__ = [
     "CheckpointError",
     "reconstruction_loss",
     "out_of_range_penalty",
+    "noise_level_map",
+    "BLIND_NOISE_LEVEL",
 ]
+
+# The value of a noise-level map where the level is unknown: the model then restores blind.
+BLIND_NOISE_LEVEL = -1.0
 
 
 class CheckpointError(ValueError):
@@ -89,6 +94,33 @@ def reconstruction_loss(
     return loss, {"mse": mse.detach(), "l1": l1.detach(), "out_of_range": out_of_range.detach()}
 
 
+def noise_level_map(noise_level: float | torch.Tensor | None, images: torch.Tensor) -> torch.Tensor:
+    """The noise level as a [B, 1, H, W] float map for ``images`` [B, C, H, W].
+
+    Args:
+        noise_level: ``None`` (unknown: every value ``BLIND_NOISE_LEVEL``), a float (sigma in the
+            [0, 1] scale, for every image), a [B] tensor (one sigma per image) or a [B, 1, H, W] map.
+            Negative or NaN entries mean "unknown".
+        images: the batch the map is for (its shape, device and dtype).
+    """
+    batch, _, height, width = images.shape
+    if noise_level is None:
+        return images.new_full((batch, 1, height, width), BLIND_NOISE_LEVEL)
+    level = torch.as_tensor(noise_level, dtype=images.dtype, device=images.device)
+    if level.ndim == 0:
+        level = level.expand(batch)
+    if level.ndim == 1:
+        if level.shape[0] != batch:
+            raise ValueError(f"noise_level has {level.shape[0]} entries for a batch of {batch} images")
+        level = level.view(batch, 1, 1, 1).expand(batch, 1, height, width)
+    elif level.shape != (batch, 1, height, width):
+        raise ValueError(
+            f"noise_level must be a float, a [batch] tensor or a [batch, 1, height, width] map; got shape"
+            f" {tuple(level.shape)} for images {tuple(images.shape)}"
+        )
+    return torch.where(torch.isnan(level) | (level < 0), torch.full_like(level, BLIND_NOISE_LEVEL), level)
+
+
 def _pad_to_multiple(images: torch.Tensor, multiple: int) -> tuple[torch.Tensor, int, int]:
     height, width = images.shape[-2:]
     pad_height = (-height) % multiple
@@ -127,10 +159,15 @@ class DenoisingAutoencoder(PreTrainedModel):
 
     def __init__(self, config: DenoisingAutoencoderConfig) -> None:
         super().__init__(config)
-        network_in = config.network_channels + config.extra_input_channels
+        factor = config.space_to_depth_factor
+        # the stem folds every factor x factor block (image and extra inputs) into channels; the noise level
+        # joins as one channel at the network's resolution
+        network_in = (config.network_channels + config.extra_input_channels) * factor**2 + int(config.noise_level_input)
+        self.space_to_depth = nn.PixelUnshuffle(factor) if factor > 1 else nn.Identity()
         self.encoder = Encoder(network_in, config.widths, config.blocks_per_level, config)
         self.decoder = Decoder(config.widths, config.blocks_per_level, config.skip_connections, config)
-        self.output_conv = nn.Conv2d(config.widths[0], config.network_channels, 3, padding=1)
+        self.output_conv = nn.Conv2d(config.widths[0], config.network_channels * factor**2, 3, padding=1)
+        self.depth_to_space = nn.PixelShuffle(factor) if factor > 1 else nn.Identity()
         self.output_head = OutputHead(config.output_head, config.scaled_tanh_a, config.scaled_tanh_b)
         self.post_init()
 
@@ -152,6 +189,7 @@ class DenoisingAutoencoder(PreTrainedModel):
         pixel_values: torch.Tensor,
         labels: torch.Tensor | None = None,
         extra_inputs: torch.Tensor | None = None,
+        noise_level: float | torch.Tensor | None = None,
         return_dict: bool | None = None,
         **kwargs: Any,
     ) -> DenoisingAutoencoderOutput | tuple:
@@ -163,6 +201,9 @@ class DenoisingAutoencoder(PreTrainedModel):
             labels: optional clean images, same shape; gives ``loss``.
             extra_inputs: [B, extra_input_channels, H, W] appended at the network input (for
                 example an inpainting mask); required when the config has ``extra_input_channels``.
+            noise_level: for models with ``noise_level_input``: sigma in the [0, 1] scale as a float,
+                a [B] tensor or a [B, 1, H, W] map (see :func:`noise_level_map`); ``None`` restores
+                blind. Refused by models without the input.
             return_dict: return a tuple instead of a :class:`DenoisingAutoencoderOutput` when False.
 
         Returns:
@@ -186,13 +227,17 @@ class DenoisingAutoencoder(PreTrainedModel):
                 f" got extra_inputs={'None' if extra_inputs is None else tuple(extra_inputs.shape)}"
             )
 
+        if noise_level is not None and not config.noise_level_input:
+            raise ValueError("this model has no noise-level input (noise_level_input=False); call it without noise_level")
+
         if config.colour_space == "lab":
             lab = rgb_to_lab(pixel_values.float())
             network_input = lab[:, :1] / 100
         else:
             network_input = pixel_values
 
-        restored = self._restore(network_input, extra_inputs)
+        level = noise_level_map(noise_level, pixel_values) if config.noise_level_input else None
+        restored = self._restore(network_input, extra_inputs, level)
 
         if config.colour_space == "lab":
             chroma = gaussian_smooth(lab[:, 1:], config.chroma_blur_sigma)
@@ -214,13 +259,24 @@ class DenoisingAutoencoder(PreTrainedModel):
             reconstruction=reconstruction, loss=loss, mse=mse, l1=l1, out_of_range=out_of_range
         )
 
-    def _restore(self, images: torch.Tensor, extra_inputs: torch.Tensor | None) -> torch.Tensor:
-        """Run the network on images in [0, 1]; returns the head's output in [0, 1], same size."""
+    def _restore(
+        self, images: torch.Tensor, extra_inputs: torch.Tensor | None, level: torch.Tensor | None
+    ) -> torch.Tensor:
+        """Run the network on images in [0, 1] (and a [B, 1, H, W] noise-level map for models with that
+        input); returns the head's output in [0, 1], same size."""
         scaled = images * 2 - 1  # the chapter's input scaling to [-1, 1]
         network_input = scaled if extra_inputs is None else torch.cat([scaled, extra_inputs.to(scaled.dtype)], dim=1)
-        padded, height, width = _pad_to_multiple(network_input, self.config.size_multiple)
-        features = self.decoder(self.encoder(padded))
-        z = self.output_conv(features)[..., :height, :width]
+        multiple = self.config.size_multiple
+        padded, height, width = _pad_to_multiple(network_input, multiple)
+        hidden = self.space_to_depth(padded)
+        if level is not None:
+            # a known sigma enters in the [-1, 1] scale of the input (2 sigma); unknown stays at -1
+            level = _pad_to_multiple(level.to(scaled.dtype), multiple)[0]
+            channel = torch.where(level >= 0, 2 * level, torch.full_like(level, BLIND_NOISE_LEVEL))
+            factor = self.config.space_to_depth_factor
+            hidden = torch.cat([hidden, F.avg_pool2d(channel, factor) if factor > 1 else channel], dim=1)
+        features = self.decoder(self.encoder(hidden))
+        z = self.depth_to_space(self.output_conv(features))[..., :height, :width]
         if self.config.predict_residual:
             z = scaled - z
         return self.output_head(z)

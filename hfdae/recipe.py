@@ -91,6 +91,9 @@ class DataRecipe:
         degradations: the degradation spec (see :func:`hfdae.degradations.build_degradation`);
             ``"chapter"`` draws one of the four per image.
         overexposure: fraction of clean crops given clipped highlights (see :func:`hfdae.data.crop_dataset`).
+        noise_level_dropout: for models with ``noise_level_input``: the fraction of Gaussian-noise crops
+            trained blind (no level given), so one checkpoint learns both uses. Crops of the other
+            degradations are always blind.
     """
 
     source: str = "hfdae:samples"
@@ -105,6 +108,7 @@ class DataRecipe:
     num_workers: int = 0
     degradations: Any = "chapter"
     overexposure: float = 0.0
+    noise_level_dropout: float = 0.5
 
 
 @dataclass
@@ -228,6 +232,8 @@ class TrainingConfig:
             (self.data.crop_size >= 8, "data.crop_size", self.data.crop_size, "at least 8"),
             (self.data.crops_per_image >= 1, "data.crops_per_image", self.data.crops_per_image, "at least 1"),
             (self.data.num_workers >= 0, "data.num_workers", self.data.num_workers, ">= 0"),
+            (0 <= self.data.noise_level_dropout <= 1, "data.noise_level_dropout", self.data.noise_level_dropout,
+             "in [0, 1]"),
             (self.data.validation_images >= 0, "data.validation_images", self.data.validation_images, ">= 0"),
             (self.model.freeze in FREEZE_CHOICES, "model.freeze", self.model.freeze, f"one of {FREEZE_CHOICES}"),
             (self.model.task in (None, *TASKS), "model.task", self.model.task, f"None or one of {TASKS}"),

@@ -435,11 +435,13 @@ class Trainer:
         if self._bare_model().config.extra_input_channels:  # the inpainting mask (zeros where nothing is masked)
             mask = degraded.mask if degraded.mask is not None else torch.zeros_like(clean[:, :1])
             extra_inputs = mask.to(clean.dtype).contiguous(memory_format=memory_format)
+        noise_level = self._noise_level(degraded, generator)
         for group in self.optimizer.param_groups:
             group["lr"] = learning_rate
         with accelerator.accumulate(self.model):
             with accelerator.autocast():
-                output = self.model(pixel_values=degraded.images, labels=clean, extra_inputs=extra_inputs)
+                output = self.model(pixel_values=degraded.images, labels=clean, extra_inputs=extra_inputs,
+                                    noise_level=noise_level)
             accelerator.backward(output.loss)
             if self.config.optimizer.max_grad_norm > 0 and accelerator.sync_gradients:
                 accelerator.clip_grad_norm_(self.model.parameters(), self.config.optimizer.max_grad_norm)
@@ -451,6 +453,17 @@ class Trainer:
         if not torch.isfinite(parts[0]):
             self._diverged(f"the loss is {parts[0].item()}", learning_rate)
         return parts
+
+    def _noise_level(self, degraded, generator: torch.Generator) -> torch.Tensor | None:
+        """For a model with a noise-level input: each crop's Gaussian sigma, or NaN (blind) for crops without
+        Gaussian noise and for a ``data.noise_level_dropout`` fraction of the others."""
+        if not self._bare_model().config.noise_level_input:
+            return None
+        from .degradations import gaussian_sigma
+
+        sigma = gaussian_sigma(self.degradation, degraded)
+        dropped = torch.rand(sigma.shape, generator=generator, device=sigma.device) < self.config.data.noise_level_dropout
+        return torch.where(dropped, torch.full_like(sigma, float("nan")), sigma)
 
     def _diverged(self, what: str, learning_rate: float) -> None:
         latest = self._latest_checkpoint()

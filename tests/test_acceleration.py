@@ -60,6 +60,17 @@ def test_prepared_model_is_inference_only_and_reused():
     assert all(parameter.requires_grad for parameter in model.parameters())
 
 
+@pytest.mark.parametrize("overrides", [{"space_to_depth_factor": 2}, {"space_to_depth_factor": 4, "noise_level_input": True}])
+def test_folding_batch_norm_keeps_the_output_of_stem_designs(overrides):
+    model = _with_trained_statistics(make_model("small", predict_residual=True, **overrides)).double()
+    images = torch.rand(2, 3, 40, 52, dtype=torch.float64)
+    level = 0.1 if model.config.noise_level_input else None
+    with torch.inference_mode():
+        expected = model(pixel_values=images, noise_level=level).reconstruction
+        actual = hfdae.fold_batch_norm(model)(pixel_values=images, noise_level=level).reconstruction
+    torch.testing.assert_close(actual, expected, atol=1e-9, rtol=0)
+
+
 @pytest.mark.parametrize(("native", "expected"), [(False, "fp32"), (True, "bf16")])
 def test_auto_precision_uses_bf16_only_where_native(monkeypatch, native, expected):
     monkeypatch.setattr("hfdae.recipe._cpu_has_native_bf16", lambda: native)
@@ -81,8 +92,11 @@ def test_bf16_restore_stays_close_to_fp32():
     [{"preset": "small"}, {"preset": "skip", "predict_residual": True}, {"preset": "small", "colour_space": "gray"},
      {"preset": "small", "colour_space": "lab"}, {"preset": "small", "extra_input_channels": 1},
      {"preset": "small", "upsample": "resize", "output_head": "scaled_tanh"},
-     {"preset": "small", "widths": [8, 16], "blocks_per_level": [1, 1]}],
-    ids=["small", "skip-residual", "gray", "lab", "mask-channel", "resize-scaled-tanh", "two-levels"],
+     {"preset": "small", "widths": [8, 16], "blocks_per_level": [1, 1]},
+     {"preset": "small", "space_to_depth_factor": 2, "noise_level_input": True, "predict_residual": True},
+     {"preset": "small", "space_to_depth_factor": 2, "noise_level_input": True, "extra_input_channels": 1}],
+    ids=["small", "skip-residual", "gray", "lab", "mask-channel", "resize-scaled-tanh", "two-levels",
+         "stem2-noise-map", "stem2-mask-noise-map"],
 )
 def test_onnx_export_matches_pytorch(tmp_path, overrides):
     overrides = dict(overrides)

@@ -442,3 +442,27 @@ def test_unknown_parameter_names_parameter_degradation_and_valid_parameters():
 def test_out_of_range_values_name_parameter_and_value(build, pattern):
     with pytest.raises(ValueError, match=pattern):
         build()
+
+
+@pytest.mark.parametrize(
+    "spec, expect_known",
+    [("gaussian", [True] * 6), ("blur", [False] * 6), ({"chain": ["blur", "gaussian"]}, [True] * 6),
+     ({"choice": ["gaussian", "knockout"]}, None)],
+    ids=["gaussian", "blur", "chain", "choice"],
+)
+def test_gaussian_sigma_reports_the_noise_each_image_received(spec, expect_known):
+    from hfdae.degradations import gaussian_sigma
+
+    degradation = build_degradation(spec)
+    images = torch.rand(6, 3, 16, 16)
+    batch = degradation(images, generator=torch.Generator().manual_seed(1))
+    sigma = gaussian_sigma(degradation, batch)
+    known = (~torch.isnan(sigma)).tolist()
+    if expect_known is None:  # a choice: known exactly where the Gaussian member was drawn
+        gaussian_index = [member.name for member in degradation.degradations].index("gaussian")
+        expect_known = (batch.params["choice"] == gaussian_index).tolist()
+    assert known == expect_known
+    residual = (batch.images - images) if spec == "gaussian" else None
+    if residual is not None:  # the reported sigma is the noise's real strength
+        measured = residual.flatten(1).std(dim=1)
+        torch.testing.assert_close(measured, sigma, atol=0.02, rtol=0.15)

@@ -3,6 +3,8 @@ import warnings
 import pytest
 import torch
 
+import hfdae
+
 from hfdae import CheckpointError
 from hfdae.inference import UntrainedModelWarning, denoise_files, is_trained, load_model, restore
 from hfdae.samples import write_sample_folder
@@ -100,8 +102,8 @@ def test_self_ensemble_is_the_mean_over_the_eight_transforms():
             for turns in range(4):
                 out = torch.rot90(model(torch.rot90(flipped, turns, (-2, -1))).reconstruction, -turns, (-2, -1))
                 expected += (out.flip(-1) if flip else out) / 8
-    torch.testing.assert_close(restore(model, images, self_ensemble=True), expected.clamp(0, 1))
-    assert not torch.allclose(restore(model, images), expected.clamp(0, 1))  # the ensemble changes the result
+    torch.testing.assert_close(restore(model, images, self_ensemble=True, precision="fp32"), expected.clamp(0, 1))
+    assert not torch.allclose(restore(model, images, precision="fp32"), expected.clamp(0, 1))  # the ensemble changes the result
 
 
 def test_integer_tensors_are_refused():
@@ -133,3 +135,77 @@ def test_the_embedded_default_is_trained_and_restores():
     for condition in ("gaussian", "salt_pepper", "knockout"):
         degraded = degrade_for_evaluation(clean, condition, "chelsea").images
         assert psnr(restore(model, degraded), clean)[0] > psnr(degraded.clamp(0, 1), clean)[0] + 2, condition
+
+
+# --- the strength control: noise_level (issue 18) -----------------------------------------------------
+def _noise_model(**overrides):
+    model = make_model("small", space_to_depth_factor=2, noise_level_input=True, predict_residual=True, **overrides)
+    return model.eval()
+
+
+@pytest.mark.parametrize("noise_level", [None, 0.1, "auto", "vector", "map"])
+def test_restore_takes_every_form_of_noise_level(noise_level):
+    model = _noise_model()
+    images = torch.rand(2, 3, 40, 44)
+    level = {"vector": torch.tensor([0.05, 0.1]), "map": torch.full((2, 1, 40, 44), 0.1)}.get(noise_level, noise_level)
+    fast = restore(model, images, noise_level=level, precision="fp32")
+    plain = restore(model, images, noise_level=level, precision="fp32", fast=False)
+    assert fast.shape == images.shape
+    torch.testing.assert_close(fast, plain, atol=1e-4, rtol=0)
+
+
+def test_restore_refuses_a_noise_level_for_blind_models():
+    with pytest.raises(ValueError, match="no noise-level input"):
+        restore(make_model("small"), torch.rand(1, 3, 16, 16), noise_level=0.1)
+    with pytest.raises(ValueError, match="noise_level='strong'"):
+        restore(_noise_model(), torch.rand(1, 3, 16, 16), noise_level="strong")
+
+
+def test_auto_noise_level_is_the_estimate():
+    model = _noise_model()
+    images = torch.rand(2, 3, 32, 32)
+    estimate = hfdae.estimate_noise_level(images)
+    torch.testing.assert_close(restore(model, images, noise_level="auto", precision="fp32"),
+                               restore(model, images, noise_level=estimate, precision="fp32"))
+
+
+@pytest.mark.parametrize("sigma", [5, 15, 25, 50])
+def test_noise_estimate_is_close_to_the_true_sigma_on_a_smooth_image(sigma):
+    from hfdae.processing import array_to_tensor
+    from hfdae.samples import sample_image
+
+    clean = array_to_tensor(sample_image("coffee")).unsqueeze(0)
+    noisy = clean + sigma / 255 * torch.randn(clean.shape, generator=torch.Generator().manual_seed(0))
+    estimate = float(hfdae.estimate_noise_level(noisy)[0]) * 255
+    assert abs(estimate - sigma) < 0.15 * sigma + 1.5, estimate
+
+
+def test_tiled_restoration_with_a_noise_map_matches_whole_image():
+    from hfdae.metrics import psnr
+
+    model = make_model("small", widths=[8], blocks_per_level=[1], space_to_depth_factor=2, noise_level_input=True,
+                       predict_residual=True).eval()  # a receptive field well inside the overlap
+    images = torch.rand(1, 3, 150, 190)
+    level = torch.linspace(0, 0.2, 190).expand(1, 1, 150, 190).contiguous()  # a map that varies across the image
+    whole = restore(model, images, tile_size=None, noise_level=level, precision="fp32")
+    tiled = restore(model, images, tile_size=64, tile_overlap=24, noise_level=level, precision="fp32")
+    assert float(psnr(tiled, whole)[0]) > 45
+    shifted = restore(model, images, tile_size=64, tile_overlap=24, noise_level=level.flip(-1), precision="fp32")
+    assert float(psnr(shifted, whole)[0]) < float(psnr(tiled, whole)[0])  # the map really travels with each tile
+
+
+def test_self_ensemble_transforms_the_noise_map_with_the_image():
+    model = _noise_model()
+    images = torch.rand(1, 3, 20, 28)
+    level = torch.rand(1, 1, 20, 28) * 0.2
+    expected = torch.zeros_like(images)
+    with torch.no_grad():
+        for flip in (False, True):
+            flipped, flipped_level = (images.flip(-1), level.flip(-1)) if flip else (images, level)
+            for turns in range(4):
+                out = model(torch.rot90(flipped, turns, (-2, -1)),
+                            noise_level=torch.rot90(flipped_level, turns, (-2, -1))).reconstruction
+                out = torch.rot90(out, -turns, (-2, -1))
+                expected += (out.flip(-1) if flip else out) / 8
+    actual = restore(model, images, self_ensemble=True, noise_level=level, precision="fp32", fast=False)
+    torch.testing.assert_close(actual, expected.clamp(0, 1))

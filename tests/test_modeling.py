@@ -287,3 +287,101 @@ def test_modeling_files_are_self_contained():
             else:
                 continue
             assert roots <= allowed, f"{name} imports {roots - allowed}"
+
+
+# --- the space-to-depth stem and the noise-level input (issue 18) -------------------------------------
+STEM_DESIGNS = [
+    pytest.param({"space_to_depth_factor": 2}, id="stem2"),
+    pytest.param({"space_to_depth_factor": 2, "noise_level_input": True}, id="stem2-noise"),
+    pytest.param({"space_to_depth_factor": 4, "noise_level_input": True, "colour_space": "gray"}, id="stem4-noise-gray"),
+    pytest.param({"noise_level_input": True, "colour_space": "lab"}, id="noise-lab"),
+    pytest.param({"space_to_depth_factor": 2, "extra_input_channels": 1, "noise_level_input": True}, id="stem2-mask-noise"),
+]
+
+
+def _inputs_for(model, batch=2, height=37, width=53):
+    config = model.config
+    images = torch.rand(batch, config.image_channels, height, width)
+    extra = torch.rand(batch, config.extra_input_channels, height, width) if config.extra_input_channels else None
+    level = torch.rand(batch) * 0.2 if config.noise_level_input else None
+    return {"pixel_values": images, "extra_inputs": extra, "noise_level": level}
+
+
+@pytest.mark.parametrize("overrides", STEM_DESIGNS)
+@pytest.mark.parametrize("height, width", [(37, 53), (5, 7), (64, 64)])
+def test_stem_and_noise_level_designs_take_any_size(overrides, height, width):
+    model = make_model("small", **overrides).eval()
+    inputs = _inputs_for(model, 2, height, width)
+    with torch.no_grad():
+        output = model(**inputs).reconstruction
+        blind = model(**{**inputs, "noise_level": None}).reconstruction
+    assert output.shape == inputs["pixel_values"].shape and torch.isfinite(output).all()
+    assert blind.shape == output.shape  # a model built with the level also runs without it
+
+
+@pytest.mark.parametrize("overrides", STEM_DESIGNS)
+def test_stem_and_noise_level_designs_save_and_load_exactly(overrides, tmp_path):
+    model = make_model("small", **overrides).train()
+    with torch.no_grad():
+        for _ in range(3):
+            model(**_inputs_for(model, 4, 32, 32))
+    model.eval().save_pretrained(tmp_path)
+    loaded = AutoModel.from_pretrained(tmp_path)
+    assert loaded.config.space_to_depth_factor == model.config.space_to_depth_factor
+    assert loaded.config.noise_level_input == model.config.noise_level_input
+    inputs = _inputs_for(model)
+    with torch.no_grad():
+        assert torch.equal(model(**inputs).reconstruction, loaded(**inputs).reconstruction)
+    # strict loading holds for these designs too: a tensor of the wrong shape is named
+    state = load_file(tmp_path / "model.safetensors")
+    state["output_conv.weight"] = torch.zeros(1, 1, 3, 3)
+    save_file(state, tmp_path / "model.safetensors", metadata={"format": "pt"})
+    with pytest.raises(CheckpointError, match="output_conv.weight"):
+        DenoisingAutoencoder.from_pretrained(tmp_path)
+
+
+@pytest.mark.parametrize("factor", [1, 2, 4])
+def test_stem_runs_the_network_at_reduced_resolution(factor):
+    model = make_model("small", space_to_depth_factor=factor)
+    assert model.config.size_multiple == factor * 4
+    seen = []
+    hook = model.encoder.levels[0].register_forward_hook(lambda module, args, output: seen.append(output.shape))
+    with torch.no_grad():
+        model(torch.rand(1, 3, 64, 64))
+    hook.remove()
+    assert seen[0][-2:] == (64 // factor, 64 // factor)
+    assert model.encoder.levels[0][0].conv1.in_channels == 3 * factor**2
+
+
+def test_noise_level_forms_agree_and_change_the_output():
+    model = make_model("small", space_to_depth_factor=2, noise_level_input=True).eval()
+    images = torch.rand(2, 3, 30, 42)
+    with torch.no_grad():
+        as_float = model(images, noise_level=0.1).reconstruction
+        as_vector = model(images, noise_level=torch.tensor([0.1, 0.1])).reconstruction
+        as_map = model(images, noise_level=torch.full((2, 1, 30, 42), 0.1)).reconstruction
+        stronger = model(images, noise_level=0.2).reconstruction
+        blind = model(images).reconstruction
+        negative = model(images, noise_level=-5.0).reconstruction
+        nan = model(images, noise_level=float("nan")).reconstruction
+    torch.testing.assert_close(as_float, as_vector, rtol=0, atol=0)
+    torch.testing.assert_close(as_float, as_map, rtol=0, atol=0)
+    assert not torch.allclose(as_float, stronger) and not torch.allclose(as_float, blind)
+    torch.testing.assert_close(blind, negative, rtol=0, atol=0)  # negative and NaN mean "unknown"
+    torch.testing.assert_close(blind, nan, rtol=0, atol=0)
+
+
+def test_noise_level_is_refused_by_blind_models_and_checked():
+    from hfdae import noise_level_map
+
+    with pytest.raises(ValueError, match="no noise-level input"):
+        make_model("small")(torch.rand(1, 3, 16, 16), noise_level=0.1)
+    with pytest.raises(ValueError, match="3 entries for a batch of 2"):
+        noise_level_map(torch.rand(3), torch.rand(2, 3, 8, 8))
+    with pytest.raises(ValueError, match=r"\[batch, 1, height, width\] map"):
+        noise_level_map(torch.rand(2, 3, 8, 8), torch.rand(2, 3, 8, 8))
+
+
+def test_invalid_space_to_depth_factor_is_named():
+    with pytest.raises(ValueError, match="space_to_depth_factor=3"):
+        DenoisingAutoencoderConfig.from_preset("small", space_to_depth_factor=3)

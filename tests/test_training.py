@@ -351,3 +351,27 @@ def test_read_log_gives_the_records_in_order_and_names_a_missing_log(image_folde
     assert any("validation_psnr" in record for record in records) and "loss" in records[0]
     with pytest.raises(FileNotFoundError, match="log.jsonl"):
         read_log(tmp_path)
+
+
+def test_a_noise_level_model_is_told_the_gaussian_sigma_of_a_share_of_its_crops(image_folder, tmp_path, monkeypatch):
+    """Gaussian crops get their sigma except a noise_level_dropout share; other crops are always blind."""
+    config = tiny_config(image_folder, tmp_path / "run", max_images=48)
+    config.model.overrides.update({"space_to_depth_factor": 2, "noise_level_input": True, "predict_residual": True})
+    config.data.degradations = {"choice": ["gaussian", "knockout"], "weights": [1, 1]}
+    config.data.noise_level_dropout = 0.5
+    seen = []
+    original = DenoisingAutoencoder.forward
+
+    def spy(self, *args, **kwargs):
+        if self.training and kwargs.get("labels") is not None:
+            seen.append(kwargs["noise_level"].clone())
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(DenoisingAutoencoder, "forward", spy)
+    trainer = Trainer(config)
+    trainer.train()
+    levels = torch.cat(seen)
+    assert levels.numel() == 48
+    known = levels[~torch.isnan(levels)]
+    assert 0 < known.numel() < 48 and (known >= 0).all() and (known <= 50 / 255 + 1e-6).all()
+    assert DenoisingAutoencoder.from_pretrained(tmp_path / "run" / "final").config.noise_level_input
