@@ -17,6 +17,19 @@ def _add_model_argument(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _noise_level_argument(text: str) -> float | str:
+    """``--noise-level``: 'auto', or a sigma in 0-255 units -> the [0, 1] scale the library takes."""
+    if text == "auto":
+        return text
+    try:
+        sigma = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is neither 'auto' nor a sigma such as 25") from None
+    if not 0 <= sigma <= 255:
+        raise argparse.ArgumentTypeError(f"sigma {text} is outside 0-255")
+    return sigma / 255
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``hfdae`` command."""
     parser = argparse.ArgumentParser(prog="hfdae", description="Denoising autoencoders that work.")
@@ -33,6 +46,9 @@ def build_parser() -> argparse.ArgumentParser:
     denoise.add_argument("inputs", nargs="+", help="image files and/or folders")
     denoise.add_argument("-o", "--output", required=True, help="output folder (or file, for one input file)")
     denoise.add_argument("--suffix", default=None, help="force an output format such as .png (default: keep each input's)")
+    denoise.add_argument("--noise-level", default=None, type=_noise_level_argument, metavar="auto|SIGMA",
+                         help="strength, for models with a noise-level input: 'auto' estimates sigma per image,"
+                              " SIGMA gives it in 0-255 units (e.g. 25; larger smooths more); default: blind")
     _add_model_argument(denoise)
 
     train = commands.add_parser(
@@ -151,8 +167,10 @@ def _run_denoise(args: argparse.Namespace) -> int:
     from .inference import denoise_files, load_model
 
     model = load_model(args.model)
-    report = denoise_files(model, args.inputs, args.output, suffix=args.suffix)
+    report = denoise_files(model, args.inputs, args.output, suffix=args.suffix, noise_level=args.noise_level)
     print(f"restored {len(report.written)} image(s) into {args.output}")
+    for path, sigma in report.noise_levels.items():
+        print(f"estimated noise level of {path}: sigma {sigma:.1f} (0-255)")
     for path, reason in report.failed.items():
         print(f"could not read {path}: {reason}", file=sys.stderr)
     return 1 if report.failed and not report.written else 0

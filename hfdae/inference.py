@@ -326,6 +326,7 @@ class DenoiseReport:
 
     written: list[Path] = field(default_factory=list)
     failed: dict[Path, str] = field(default_factory=dict)
+    noise_levels: dict[Path, float] = field(default_factory=dict)  # with noise_level="auto": sigma (0-255) per input
 
 
 def denoise_files(
@@ -334,6 +335,7 @@ def denoise_files(
     output: str | os.PathLike,
     suffix: str | None = None,
     progress: bool = True,
+    noise_level: float | str | None = None,
 ) -> DenoiseReport:
     """Restore image files and folders, writing results under ``output`` with the same relative names.
 
@@ -346,6 +348,9 @@ def denoise_files(
         output: output folder (or a file name when there is exactly one input file).
         suffix: force an output format, for example ``".png"``; default keeps each input's.
         progress: show a tqdm progress bar.
+        noise_level: the strength control of models with a noise-level input (see :func:`restore`):
+            ``None`` (blind), a sigma in the [0, 1] scale, or ``"auto"`` (estimated per image and
+            recorded in the report's ``noise_levels``, in 0-255 units).
     """
     from tqdm.auto import tqdm
 
@@ -359,7 +364,12 @@ def denoise_files(
             report.failed[source] = str(error)
             logger.warning("skipping %s", error)
             continue
-        restored = restore(model, to_tensor(record.pixels))
+        pixels = to_tensor(record.pixels)
+        level = noise_level
+        if noise_level == "auto" and model.config.noise_level_input:
+            level = float(estimate_noise_level(to_tensor(pixels, model.config.image_channels))[0])
+            report.noise_levels[source] = level * 255
+        restored = restore(model, pixels, noise_level=level)
         report.written.append(save_image(restored, destination, like=record))
     return report
 

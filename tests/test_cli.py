@@ -69,3 +69,22 @@ def test_presets_table(capsys):
     output = capsys.readouterr().out
     for name in ("small", "noskip", "skip"):
         assert f"| {name} |" in output
+
+
+def test_denoise_noise_level_auto_reports_the_estimate_and_sigma_is_in_255_units(tmp_path, capsys):
+    import pytest
+
+    from hfdae.cli import _noise_level_argument
+
+    model = make_model("small", space_to_depth_factor=2, noise_level_input=True, images_seen=1)
+    model.save_pretrained(tmp_path / "model")
+    write_sample_folder(tmp_path / "photos", names=("coffee",))
+    photos = tmp_path / "photos"
+    assert main(["denoise", str(photos), "-o", str(tmp_path / "out"), "--model", str(tmp_path / "model"),
+                 "--noise-level", "auto"]) == 0
+    assert "estimated noise level of" in capsys.readouterr().out
+    assert main(["denoise", str(photos), "-o", str(tmp_path / "out25"), "--model", str(tmp_path / "model"),
+                 "--noise-level", "25"]) == 0
+    assert _noise_level_argument("25") == 25 / 255 and _noise_level_argument("auto") == "auto"
+    with pytest.raises(Exception, match="neither 'auto' nor a sigma"):
+        _noise_level_argument("strong")
