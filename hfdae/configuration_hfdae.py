@@ -48,6 +48,15 @@ PRESETS: dict[str, dict[str, Any]] = {
         "blocks_per_level": [1, 2, 2, 2, 2],
         "skip_connections": True,
     },
+    # The zoo's first colour and gray flagships (zoo `colour-v1`/`colour`, `gray`, `inpaint`): a wider skip
+    # U-Net, one block per level, resize upsampling (no flat-bright grid) and a residual output.
+    "flagship": {
+        "widths": [32, 64, 128, 256],
+        "blocks_per_level": [1, 1, 1, 1],
+        "skip_connections": True,
+        "upsample": "resize",
+        "predict_residual": True,
+    },
 }
 
 
