@@ -22,7 +22,7 @@ import yaml
 
 from hfdae import DenoisingAutoencoder, DenoisingAutoencoderConfig, prepare_for_inference
 from hfdae.peers import FFDNet
-from hfdae.profiling import count_macs, count_parameters
+from hfdae.complexity import count_macs, count_parameters
 
 
 def _machine() -> str:

@@ -1,4 +1,10 @@
-"""The ``hfdae`` command line: a thin layer over the Python API (imports are lazy so ``--help`` is quick)."""
+"""The ``hfdae`` command line: it parses arguments and calls the Python API, nothing more.
+
+Every default comes from the library: the parser imports the light registries (protocols, baselines, the zoo,
+the training configuration, the sample names); options whose defaults live in modules that import torch are
+passed only when given, so the library's own default applies. torch and transformers are imported only when
+a command runs, so ``hfdae --help`` and ``hfdae COMMAND --help`` answer at once.
+"""
 
 from __future__ import annotations
 
@@ -6,15 +12,21 @@ import argparse
 import sys
 import warnings
 
+from .baselines import list_baselines
+from .lr_find import DEFAULT_IMAGES_PER_RATE, DEFAULT_RATES
+from .plots import DEFAULT_CURVE_WINDOW
+from .protocols import PROTOCOLS, get_protocol, list_tasks
+from .samples import DEMO_CROP_SIZE, DEMO_SAMPLES
+from .training_config import DEFAULT_FINETUNE_IMAGES, DEFAULT_FINETUNE_LEARNING_RATE, FREEZE_CHOICES
+from .zoo import ZOO
+
 __all__ = ["main", "build_parser"]
+
+MODEL_HELP = f"'default' (the embedded model), a zoo name ({', '.join(ZOO)}), a model or run folder, or a Hub repo id"
 
 
 def _add_model_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--model",
-        default="default",
-        help="'default' (the embedded model, no download), a zoo name, a folder made by save_pretrained, or a Hub repo id",
-    )
+    parser.add_argument("--model", default="default", help=f"the model: {MODEL_HELP} (default: default)")
 
 
 def _noise_level_argument(text: str) -> float | str:
@@ -30,6 +42,13 @@ def _noise_level_argument(text: str) -> float | str:
     return sigma / 255
 
 
+def _given(args: argparse.Namespace, **names: str) -> dict:
+    """``{parameter: value}`` of the options the user gave (``names``: parameter -> attribute), so that the
+    library's own defaults apply to the rest."""
+    return {parameter: getattr(args, attribute) for parameter, attribute in names.items()
+            if getattr(args, attribute) is not None}
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``hfdae`` command."""
     parser = argparse.ArgumentParser(prog="hfdae", description="Denoising autoencoders that work.")
@@ -38,9 +57,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="degrade bundled photos four ways, restore them, save panels, print PSNR")
     _add_model_argument(demo)
     demo.add_argument("--output", default="demo_output", help="folder for the panel PNGs (default: demo_output)")
-    demo.add_argument("--size", type=int, default=256, help="central crop side in pixels; 0 for whole images")
-    demo.add_argument("--samples", default=None, help="comma-separated bundled sample names (default: astronaut,coffee,chelsea)")
-    demo.add_argument("--seed", type=int, default=0, help="base seed of the degradations")
+    demo.add_argument("--size", type=int, default=DEMO_CROP_SIZE,
+                      help=f"central crop side in pixels; 0 for whole images (default: {DEMO_CROP_SIZE})")
+    demo.add_argument("--samples", default=",".join(DEMO_SAMPLES),
+                      help=f"comma-separated bundled sample names (default: {','.join(DEMO_SAMPLES)})")
+    demo.add_argument("--seed", type=int, default=0, help="base seed of the degradations (default: 0)")
 
     denoise = commands.add_parser("denoise", help="restore image files or folders")
     denoise.add_argument("inputs", nargs="+", help="image files and/or folders")
@@ -52,27 +73,26 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model_argument(denoise)
 
     train = commands.add_parser(
-        "train",
-        help="train a model from a YAML config; extra --key value pairs override it (e.g. --optimizer.name adam)",
-    )
+        "train", help="train a model from a YAML config; extra --key value pairs override it (e.g. --optimizer.name adam)")
     train.add_argument("--config", default=None, help="a YAML training config (see configs/); default: built-in defaults")
     train.add_argument("--resume", action="store_true", help="continue the run in output_dir from its last checkpoint")
     train.add_argument("--overwrite", action="store_true", help="delete the run in output_dir and start afresh")
 
     finetune = commands.add_parser(
-        "finetune",
-        help="fine-tune a trained model for inpainting, deblurring or denoising (extra --key value pairs override the run)",
-    )
-    finetune.add_argument("--from", dest="parent", required=True,
-                          help="the model to start from: 'default', a zoo name, a folder or a Hub repo id")
-    finetune.add_argument("--task", required=True, choices=["inpaint", "deblur", "denoise"])
+        "finetune", help="fine-tune a trained model for a task (extra --key value pairs override the run)")
+    finetune.add_argument("--from", dest="parent", required=True, help=f"the model to start from: {MODEL_HELP}")
+    finetune.add_argument("--task", required=True, choices=list_tasks(),
+                          help="the task; validation uses its protocol (" + ", ".join(
+                              f"{protocol.task}: {protocol.name}" for protocol in PROTOCOLS.values()) + ")")
     finetune.add_argument("--data", required=True, help="training images: a folder, parquet file(s) or Hub dataset id")
     finetune.add_argument("--output", required=True, help="the run folder")
-    finetune.add_argument("--lr", type=float, default=1e-4, help="constant learning rate (default 1e-4)")
-    finetune.add_argument("--freeze", choices=["none", "encoder"], default="none", help="keep the encoder fixed")
-    finetune.add_argument("--max-images", type=int, default=20_000, help="training images to see (default 20000)")
+    finetune.add_argument("--lr", type=float, default=DEFAULT_FINETUNE_LEARNING_RATE,
+                          help=f"constant learning rate (default: {DEFAULT_FINETUNE_LEARNING_RATE:g})")
+    finetune.add_argument("--freeze", choices=FREEZE_CHOICES, default="none", help="keep the encoder fixed")
+    finetune.add_argument("--max-images", type=int, default=DEFAULT_FINETUNE_IMAGES,
+                          help=f"training images to see (default: {DEFAULT_FINETUNE_IMAGES})")
     finetune.add_argument("--mask-channel", action=argparse.BooleanOptionalAction, default=None,
-                          help="inpaint: give the mask as an extra input channel (default: yes)")
+                          help="give the mask as an extra input channel (default: for the tasks whose models take it)")
     finetune.add_argument("--task-options", default=None,
                           help="YAML mapping of the task's degradation options, e.g. '{max_box_fraction: 0.5}' or"
                                " '{sigma_max: 2, noise_sigma_max: 0.02}'")
@@ -80,72 +100,124 @@ def build_parser() -> argparse.ArgumentParser:
     finetune.add_argument("--overwrite", action="store_true", help="delete the run in --output and start afresh")
 
     lr_find = commands.add_parser(
-        "lr-find", help="short runs over a range of learning rates; plot loss against rate and suggest one"
-    )
+        "lr-find", help="short runs over a range of learning rates; plot loss against rate and suggest one")
     lr_find.add_argument("--config", default=None, help="a YAML training config")
-    lr_find.add_argument("--rates", default="1e-1,3e-2,1e-2,3e-3,1e-3,3e-4,1e-4", help="comma-separated rates to try")
-    lr_find.add_argument("--images-per-rate", type=int, default=2000, help="training images per trial")
-    lr_find.add_argument("--output", default="lr_find", help="folder for the plot and results.json")
+    lr_find.add_argument("--rates", default=",".join(f"{rate:g}" for rate in DEFAULT_RATES),
+                         help="comma-separated rates to try (default: %(default)s)")
+    lr_find.add_argument("--images-per-rate", type=int, default=DEFAULT_IMAGES_PER_RATE,
+                         help="training images per trial (default: %(default)s)")
+    lr_find.add_argument("--output", default="lr_find", help="folder for the plot and results.json (default: lr_find)")
 
     curve = commands.add_parser("curve", help="redraw a run's learning curve from its log.jsonl")
     curve.add_argument("run_dir", help="a training run folder")
-    curve.add_argument("--window", type=int, default=50, help="moving average over this many records (default 50)")
+    curve.add_argument("--window", type=int, default=DEFAULT_CURVE_WINDOW,
+                       help="moving average over this many records (default: %(default)s)")
     curve.add_argument("--output", default=None, help="PNG path (default: RUN_DIR/learning_curve.png)")
     curve.add_argument("--overlay", action="append", default=[], metavar="NAME=RUN_DIR",
                        help="also draw another run's smoothed loss (repeatable)")
 
     evaluate = commands.add_parser(
-        "evaluate", help="PSNR/SSIM of models and baselines on a test folder (chapter or AWGN protocol), one table"
-    )
-    evaluate.add_argument("models", nargs="+", help="models: 'default', folders or Hub ids")
+        "evaluate", help="PSNR/SSIM of models and baselines on a folder of clean images, one table per protocol")
+    evaluate.add_argument("models", nargs="+", help=f"models: {MODEL_HELP}")
     evaluate.add_argument("--data", required=True, help="folder (or parquet / Hub dataset) of clean test images")
-    evaluate.add_argument("--protocol", choices=["seed", "awgn", "deblur", "inpaint"], default="seed",
-                          help="seed: the chapter's five outputs; awgn: the published tables' Gaussian noise;"
-                               " deblur: Gaussian blur sigma 1, 2, 3; inpaint: large holes (boxes and strokes)")
-    evaluate.add_argument("--sigmas", default="15,25,50", help="noise levels of the awgn protocol (0-255)")
+    evaluate.add_argument("--protocol", choices=list(PROTOCOLS), default="seed",
+                          help="; ".join(f"{name}: {protocol.task_description}, headline {protocol.headline_label}"
+                                         for name, protocol in PROTOCOLS.items()) + " (default: seed)")
+    sigmas = get_protocol("awgn").options["sigmas"]
+    evaluate.add_argument("--sigmas", default=None,
+                          help=f"noise levels of the awgn protocol, 0-255 (default: {','.join(map(str, sigmas))})")
     evaluate.add_argument("--baseline", action="append", default=[],
-                          help="input, bm3d, dncnn=PATH or ffdnet=PATH (repeatable)")
+                          help=f"a baseline to add: {', '.join(list_baselines())} (repeatable); the protocol's"
+                               " default baselines (input) are always in the table unless --no-default-baselines")
+    evaluate.add_argument("--no-default-baselines", action="store_true", help="leave out the protocol's default baselines")
     evaluate.add_argument("--output", default=None, help="folder for results.json, results.md and figures")
     evaluate.add_argument("--limit", type=int, default=None, help="only the first N images")
     evaluate.add_argument("--split", default=None,
                           help="only this hash split of --data (e.g. validation: images training never used)")
-    evaluate.add_argument("--seed", type=int, default=0, help="base seed of the seed protocol's degradations")
+    evaluate.add_argument("--seed", type=int, default=0, help="base seed of the protocol's degradations (default: 0)")
     evaluate.add_argument("--no-ssim", action="store_true", help="skip SSIM")
     evaluate.add_argument("--self-ensemble", action="store_true", help="x8 flips/rotations for the hfdae models")
     evaluate.add_argument("--tile", type=int, default=None, help="restore in tiles of this size (default: automatic)")
     evaluate.add_argument("--panel-image", default=None, help="image for the detail panel (default: the first)")
 
     presets = commands.add_parser("presets", help="list the model presets with parameters and MACs")
-    presets.add_argument("--size", type=int, default=256, help="image side for the MAC count (default 256)")
+    presets.add_argument("--size", type=int, default=None, help="image side for the MAC count (default: 256)")
 
-    export = commands.add_parser("export", help="export a model to ONNX (dynamic batch, height and width)")
-    export.add_argument("model", help="'default', a zoo name, a folder made by save_pretrained, or a Hub repo id")
+    commands.add_parser("zoo", help="list the zoo's trained models: preset, task, and where each loads from here")
+
+    export = commands.add_parser("export", help="export a model to ONNX (dynamic batch, height and width);"
+                                                " needs the onnx extra: pip install 'hfdae[onnx]'")
+    export.add_argument("model", help=MODEL_HELP)
     export.add_argument("--onnx", required=True, help="the .onnx file to write")
     export.add_argument("--check", action="store_true",
                         help="run the exported file with onnxruntime and report its largest difference from PyTorch")
     space = commands.add_parser("space", help="launch the Gradio demo (denoise, inpaint, compare) on 127.0.0.1;"
                                               " needs the space extra: pip install 'hfdae[space]'")
     space.add_argument("--model", action="append", default=None, metavar="LABEL=SPEC",
-                       help="a model the demo offers, as LABEL=SPEC or SPEC (SPEC: 'default', a zoo name, a folder"
-                            " or a Hub repo id); repeatable (default: the embedded model)")
-    space.add_argument("--port", type=int, default=7860, help="port on 127.0.0.1 (default 7860)")
-    space.add_argument("--max-pixels", type=int, default=4_000_000, help="largest upload in pixels (default 4000000)")
-    space.add_argument("--concurrency", type=int, default=1, help="requests restored at a time (default 1)")
+                       help=f"a model the demo offers, as LABEL=SPEC or SPEC (SPEC: {MODEL_HELP}); repeatable"
+                            " (default: the embedded model)")
+    space.add_argument("--port", type=int, default=None, help="port on 127.0.0.1 (default: 7860)")
+    space.add_argument("--max-pixels", type=int, default=None, help="largest upload in pixels (default: the space's limit)")
+    space.add_argument("--concurrency", type=int, default=None, help="requests restored at a time (default: 1)")
     space.add_argument("--output", default=None, help="folder for results and examples (default: a new temporary one)")
     _add_hub_commands(commands)
     return parser
 
 
+def _add_hub_commands(commands) -> None:
+    push = commands.add_parser(
+        "push", help="upload a model or run folder to the Hugging Face Hub in one commit (safetensors, card, code)")
+    push.add_argument("source", help="the model: a model folder, a training run folder (its best/ model), 'default' or"
+                                     " a zoo name")
+    push.add_argument("--repo-id", required=True, help="NAMESPACE/NAME on the Hub; the token comes from HF_TOKEN"
+                                                       " or `hf auth login`")
+    push.add_argument("--evaluation", action="append", default=[], metavar="RESULTS_JSON",
+                      help="results.json of `hfdae evaluate` for this model (repeatable: one per protocol)")
+    push.add_argument("--run", default=None, help="the training run folder, when SOURCE is a model folder outside it")
+    push.add_argument("--checkpoint", choices=["best", "final"], default=None,
+                      help="which model of a run folder (default: best)")
+    push.add_argument("--private", action="store_true", help="create the repo private (an existing repo keeps its own)")
+    push.add_argument("--revision", default=None, help="the branch to commit to, created if missing (default: main)")
+    push.add_argument("--create-pr", action="store_true", help="open a pull request on an existing repo instead")
+    push.add_argument("--model-method", default=None, help="the evaluation row that is this model, where the files"
+                                                           " hold several hfdae models")
+    push.add_argument("--message", default=None, help="the commit message")
+    push.add_argument("--notes", default=None, metavar="MARKDOWN_FILE",
+                      help="a Markdown file rendered as the card's 'Notes and reproduction' section")
+    push.add_argument("--no-code", action="store_true",
+                      help="with --dry-run: leave out the model code and auto_map (for folders kept in a repository)")
+    push.add_argument("--overwrite", action="store_true", help="with --dry-run: replace an existing OUT_DIR")
+    push.add_argument("--dry-run", metavar="OUT_DIR", default=None,
+                      help="write the folder that would be uploaded into OUT_DIR and upload nothing")
+
+    card = commands.add_parser("card", help="render a model card (README.md) from a model, its training run and"
+                                            " evaluation results")
+    card.add_argument("model_dir", metavar="MODEL", help="a model folder, a training run folder (its best/ model),"
+                                                         " 'default' or a zoo name")
+    card.add_argument("--output", required=True, help="the README.md to write; links are relative to its folder")
+    card.add_argument("--run", default=None, help="the training run folder (found automatically for RUN/best)")
+    card.add_argument("--evaluation", action="append", default=[], metavar="RESULTS_JSON",
+                      help="results.json of `hfdae evaluate` for this model (repeatable)")
+    card.add_argument("--repo-id", default=None, help="the Hub repo id the loading examples name")
+    card.add_argument("--notes", default=None, metavar="MARKDOWN_FILE",
+                      help="a Markdown file rendered as the card's 'Notes and reproduction' section")
+    card.add_argument("--model-method", default=None, help="the evaluation row that is this model")
+    card.add_argument("--name", default=None, help="the card's title and model-index name (default: the repo's or"
+                                                   " the folder's name)")
+
+
+# --- the commands: each calls the Python API ---------------------------------------------------------------
+
+
 def _run_demo(args: argparse.Namespace) -> int:
-    from .demo import run_demo
+    from .demo import model_label, run_demo
     from .inference import UntrainedModelWarning, load_model
-    from .samples import DEMO_SAMPLES
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UntrainedModelWarning)  # the demo says it more plainly below
         model = load_model(args.model)
-    samples = tuple(args.samples.split(",")) if args.samples else DEMO_SAMPLES
-    result = run_demo(model, args.output, samples=samples, size=args.size or None, seed=args.seed)
+    result = run_demo(model, args.output, samples=tuple(args.samples.split(",")), size=args.size or None,
+                      seed=args.seed)
     if not result.trained:
         print(
             "NOTE: this model is UNTRAINED (random weights), so the 'restored' images are not restorations.\n"
@@ -156,7 +228,7 @@ def _run_demo(args: argparse.Namespace) -> int:
         seen = f"{model.config.images_seen:,} training images seen"
         if model.config.lineage:  # a fine-tune or a later training stage: count what its parents saw too
             seen += f", {model.config.images_seen_with_parents:,} with its parents'"
-        print(f"model: {args.model} ({seen}) {summary.get('description', '')}")
+        print(f"model: {model_label(model)} ({seen}) {summary.get('description', '')}")
     print("PSNR in dB, degraded -> restored (the chapter's five conditions; 'clean' = the clean input):\n")
     print(result.table())
     print("\npanels: " + ", ".join(str(path) for path in result.panels))
@@ -176,12 +248,6 @@ def _run_denoise(args: argparse.Namespace) -> int:
     return 1 if report.failed and not report.written else 0
 
 
-def _run_train(args: argparse.Namespace, extra: list[str]) -> int:
-    from .recipe import load_training_config, parse_override_arguments
-
-    return _train_and_report(load_training_config(args.config, parse_override_arguments(extra)), args)
-
-
 def _train_and_report(config, args: argparse.Namespace) -> int:
     """Run a training config (``train`` and ``finetune``) and print where its models are."""
     from .training import Trainer
@@ -189,18 +255,24 @@ def _train_and_report(config, args: argparse.Namespace) -> int:
     trainer = Trainer(config, resume=args.resume, overwrite=args.overwrite)
     result = trainer.train()
     if result.best_validation_psnr is not None:
-        measure = "five-output average" if trainer.task == "restore" else f"{trainer.task} protocol"
-        print(f"best validation PSNR ({measure}): {result.best_validation_psnr:.2f} dB")
+        label = next((record["validation_metric"] for record in reversed(result.records)
+                      if "validation_metric" in record), "validation")
+        print(f"best validation PSNR ({label}): {result.best_validation_psnr:.2f} dB")
     print(f"trained on {result.images_seen:,} images in {result.wall_seconds / 60:.1f} min; models in"
           f" {result.final_model} and {result.best_model}")
     return 0
 
 
+def _run_train(args: argparse.Namespace, extra: list[str]) -> int:
+    from .training_config import load_training_config, parse_override_arguments
+
+    return _train_and_report(load_training_config(args.config, parse_override_arguments(extra)), args)
+
+
 def _run_finetune(args: argparse.Namespace, extra: list[str]) -> int:
     import yaml
 
-    from .finetuning import finetune_config
-    from .recipe import parse_override_arguments
+    from .training_config import finetune_config, parse_override_arguments
 
     task_options = yaml.safe_load(args.task_options) if args.task_options else None
     if task_options is not None and not isinstance(task_options, dict):
@@ -213,7 +285,7 @@ def _run_finetune(args: argparse.Namespace, extra: list[str]) -> int:
 
 def _run_lr_find(args: argparse.Namespace, extra: list[str]) -> int:
     from .lr_find import find_learning_rate
-    from .recipe import load_training_config, parse_override_arguments
+    from .training_config import load_training_config, parse_override_arguments
 
     config = load_training_config(args.config, parse_override_arguments(extra))
     rates = [float(rate) for rate in args.rates.split(",")]
@@ -225,47 +297,18 @@ def _run_lr_find(args: argparse.Namespace, extra: list[str]) -> int:
 
 
 def _run_evaluate(args: argparse.Namespace) -> int:
-    from pathlib import Path
+    from .evaluation import evaluate_models
 
-    from .data import load_images
-    from .evaluation import Method, build_method, evaluate
-    from .inference import load_model
-    from .plots import detail_panel, psnr_heatmap
-    from .processing import to_tensor
-
-    models = [load_model(name) for name in args.models]
-    channels = {model.config.image_channels for model in models}
-    if len(channels) > 1:
-        raise ValueError("the models take different channel counts (gray and colour): evaluate them separately")
-    labels = [name if name != "default" else "default (embedded)" for name in args.models]
-    methods = [Method.from_model(model, label, self_ensemble=args.self_ensemble,
-                                 tile_size=args.tile if args.tile else "auto")
-               for model, label in zip(models, labels)]
-    methods += [build_method(spec) for spec in args.baseline]
-    model_channels = channels.pop()
-    images, unreadable = load_images(args.data, None, split=args.split, limit=args.limit)
-    for name in unreadable:
-        print(f"could not read {name}; evaluating the rest", file=sys.stderr)
-    mismatched = [(name, image.shape[0]) for name, image in images if image.shape[0] != model_channels]
-    if mismatched and args.protocol == "awgn":
-        # converting gray to colour (or back) would change the published protocol's numbers silently
-        raise ValueError(f"{mismatched[0][0]} has {mismatched[0][1]} channel(s) but the models take"
-                         f" {model_channels}: the awgn protocol needs data of the models' own kind"
-                         " (colour models on CBSD68, gray models on BSD68 / Set12)")
-    images = [(name, to_tensor(image, model_channels)[0]) for name, image in images]
-    panel_image = args.panel_image or images[0][0]
-    if panel_image not in {name for name, _ in images}:
-        raise ValueError(f"--panel-image {panel_image!r} is not among the evaluated images")
-    report = evaluate(methods, images, args.protocol, sigmas=[float(s) for s in args.sigmas.split(",")],
-                      seed=args.seed, with_ssim=not args.no_ssim, data=str(args.data), split=args.split,
-                      unreadable=unreadable,
-                      keep_image=panel_image if args.output else None)
+    sigmas = [float(sigma) for sigma in args.sigmas.split(",")] if args.sigmas else None
+    report = evaluate_models(args.models, args.data, args.protocol, args.baseline,
+                             default_baselines=not args.no_default_baselines, split=args.split, limit=args.limit,
+                             seed=args.seed, sigmas=sigmas, with_ssim=not args.no_ssim,
+                             self_ensemble=args.self_ensemble, tile_size=args.tile or "auto", output=args.output,
+                             panel_image=args.panel_image)
+    for name in report.unreadable:
+        print(f"could not read {name}; evaluated the rest", file=sys.stderr)
     print(report.markdown())
     if args.output:
-        report.save(args.output)
-        psnr_heatmap(report, Path(args.output) / "psnr_heatmap.png")
-        if args.protocol == "seed":
-            detail_panel(report, Path(args.output) / "detail_panel.png")
         print(f"\nwrote {args.output}/results.json, results.md and figures")
     return 0
 
@@ -274,7 +317,7 @@ def _run_curve(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from .plots import learning_curve
-    from .training import read_log
+    from .runs import LEARNING_CURVE, read_log
 
     overlays = {}
     for overlay in args.overlay:
@@ -282,7 +325,7 @@ def _run_curve(args: argparse.Namespace) -> int:
         if not separator or not name or not run_dir:
             raise ValueError(f"--overlay {overlay!r}: expected NAME=RUN_DIR")
         overlays[name] = read_log(run_dir)
-    path = learning_curve(read_log(args.run_dir), args.output or Path(args.run_dir) / "learning_curve.png",
+    path = learning_curve(read_log(args.run_dir), args.output or Path(args.run_dir) / LEARNING_CURVE,
                           window=args.window, title=Path(args.run_dir).name, overlays=overlays or None)
     print(f"wrote {path}")
     return 0
@@ -302,63 +345,18 @@ def _run_export(args: argparse.Namespace) -> int:
 
 
 def _run_space(args: argparse.Namespace) -> int:
-    try:
-        from .space import launch, parse_model_specs
-    except ModuleNotFoundError as error:
-        if error.name is None or not error.name.startswith("gradio"):
-            raise
-        print("hfdae space: error: the demo needs gradio; install it with: pip install 'hfdae[space]'", file=sys.stderr)
-        return 2
-    launch(parse_model_specs(args.model), server_name="127.0.0.1", server_port=args.port, max_pixels=args.max_pixels,
-           output_dir=args.output, concurrency_limit=args.concurrency)
+    from .space import launch, parse_model_specs
+
+    options = _given(args, server_port="port", max_pixels="max_pixels", concurrency_limit="concurrency")
+    launch(parse_model_specs(args.model), server_name="127.0.0.1", output_dir=args.output, **options)
     return 0
-
-
-def _add_hub_commands(commands) -> None:
-    push = commands.add_parser(
-        "push", help="upload a model or run folder to the Hugging Face Hub in one commit (safetensors, card, code)")
-    push.add_argument("source", help="a model folder (save_pretrained) or a training run folder (its best/ model)")
-    push.add_argument("--repo-id", required=True, help="NAMESPACE/NAME on the Hub; the token comes from HF_TOKEN"
-                                                       " or `hf auth login`")
-    push.add_argument("--evaluation", action="append", default=[], metavar="RESULTS_JSON",
-                      help="results.json of `hfdae evaluate` for this model (repeatable: seed and awgn protocols)")
-    push.add_argument("--run", default=None, help="the training run folder, when SOURCE is a model folder outside it")
-    push.add_argument("--checkpoint", choices=["best", "final"], default="best",
-                      help="which model of a run folder (default: best)")
-    push.add_argument("--private", action="store_true", help="create the repo private (an existing repo keeps its own)")
-    push.add_argument("--revision", default=None, help="the branch to commit to, created if missing (default: main)")
-    push.add_argument("--create-pr", action="store_true", help="open a pull request on an existing repo instead")
-    push.add_argument("--model-method", default=None, help="the evaluation row that is this model, where the files"
-                                                           " hold several hfdae models")
-    push.add_argument("--message", default=None, help="the commit message")
-    push.add_argument("--notes", default=None, metavar="MARKDOWN_FILE",
-                      help="a Markdown file rendered as the card's 'Notes and reproduction' section")
-    push.add_argument("--no-code", action="store_true",
-                      help="with --dry-run: leave out the model code and auto_map (for folders kept in a repository)")
-    push.add_argument("--overwrite", action="store_true", help="with --dry-run: replace an existing OUT_DIR")
-    push.add_argument("--dry-run", metavar="OUT_DIR", default=None,
-                      help="write the folder that would be uploaded into OUT_DIR and upload nothing")
-
-    card = commands.add_parser("card", help="render a model card (README.md) from a model folder, its training run"
-                                            " and evaluation results")
-    card.add_argument("model_dir", help="a model folder or a training run folder (its best/ model)")
-    card.add_argument("--output", required=True, help="the README.md to write; links are relative to its folder")
-    card.add_argument("--run", default=None, help="the training run folder (found automatically for RUN/best)")
-    card.add_argument("--evaluation", action="append", default=[], metavar="RESULTS_JSON",
-                      help="results.json of `hfdae evaluate` for this model (repeatable)")
-    card.add_argument("--repo-id", default=None, help="the Hub repo id the loading examples name")
-    card.add_argument("--notes", default=None, metavar="MARKDOWN_FILE",
-                      help="a Markdown file rendered as the card's 'Notes and reproduction' section")
-    card.add_argument("--model-method", default=None, help="the evaluation row that is this model")
-    card.add_argument("--name", default=None, help="the card's title and model-index name (default: the repo's or"
-                                                   " the folder's name)")
 
 
 def _run_push(args: argparse.Namespace) -> int:
     from .hub import build_model_folder, push_to_hub
 
-    options = dict(evaluations=args.evaluation, run_dir=args.run, checkpoint=args.checkpoint,
-                   model_method=args.model_method, notes=args.notes)
+    options = dict(evaluations=args.evaluation, run_dir=args.run, model_method=args.model_method, notes=args.notes,
+                   **_given(args, checkpoint="checkpoint"))
     if args.dry_run:
         folder = build_model_folder(args.source, args.dry_run, repo_id=args.repo_id, overwrite=args.overwrite,
                                     include_code=not args.no_code, **options)
@@ -373,31 +371,44 @@ def _run_push(args: argparse.Namespace) -> int:
 def _run_card(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from .hub import render_model_card, resolve_model_source
+    from .cards import render_model_card
 
-    model_dir, run_dir = resolve_model_source(args.model_dir)
     output = Path(args.output)
     output.parent.mkdir(parents=True, exist_ok=True)
-    card = render_model_card(model_dir, run_dir=args.run or run_dir, evaluations=args.evaluation,
-                             repo_id=args.repo_id, model_name=args.name, model_method=args.model_method,
-                             card_dir=output.parent, notes=args.notes)
+    card = render_model_card(args.model_dir, run_dir=args.run, evaluations=args.evaluation, repo_id=args.repo_id,
+                             model_name=args.name, model_method=args.model_method, card_dir=output.parent,
+                             notes=args.notes)
     card.save(output)
     print(f"wrote {output}")
     return 0
 
 
 def _run_presets(args: argparse.Namespace) -> int:
-    from .profiling import preset_table
+    from .complexity import preset_table
 
-    print(preset_table(args.size))
+    print(preset_table(**_given(args, size="size")))
     return 0
+
+
+def _run_zoo(args: argparse.Namespace) -> int:
+    from .zoo import zoo_table
+
+    print(zoo_table())
+    return 0
+
+
+# what a command needs beyond the core install: (the missing module's top-level name, how to get it)
+OPTIONAL_EXTRAS = {
+    "space": ("gradio", "pip install 'hfdae[space]'"),
+    "export": ("onnx", "pip install 'hfdae[onnx]'"),
+}
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``hfdae`` console script."""
     args, extra = build_parser().parse_known_args(argv)
-    handlers = {"push": _run_push, "card": _run_card,
-                "demo": _run_demo, "denoise": _run_denoise, "presets": _run_presets, "evaluate": _run_evaluate, "export": _run_export,
+    handlers = {"push": _run_push, "card": _run_card, "demo": _run_demo, "denoise": _run_denoise,
+                "presets": _run_presets, "zoo": _run_zoo, "evaluate": _run_evaluate, "export": _run_export,
                 "curve": _run_curve, "space": _run_space}
     takes_overrides = {"train": _run_train, "lr-find": _run_lr_find, "finetune": _run_finetune}
     if extra and args.command not in takes_overrides:
@@ -406,6 +417,14 @@ def main(argv: list[str] | None = None) -> int:
         if args.command in takes_overrides:
             return takes_overrides[args.command](args, extra)
         return handlers[args.command](args)
+    except ImportError as error:  # an optional extra that is not installed: say which and how to get it
+        module, install = OPTIONAL_EXTRAS.get(args.command, (None, None))
+        missing = getattr(error, "name", None) or ""
+        if module is None or not (missing.startswith(module) or module in str(error)):
+            raise
+        print(f"hfdae {args.command}: error: this command needs {module}, which is not installed: {install}",
+              file=sys.stderr)
+        return 2
     except (OSError, ValueError) as error:
         print(f"hfdae {args.command}: error: {error}", file=sys.stderr)
         return 2

@@ -25,7 +25,6 @@ OUTPUT_HEADS = ("linear", "sigmoid", "tanh", "scaled_tanh")
 COLOUR_SPACES = ("rgb", "gray", "lab")
 UPSAMPLE_MODES = ("transposed", "resize")
 SPACE_TO_DEPTH_FACTORS = (1, 2, 4)
-TASKS = ("restore", "denoise", "deblur", "inpaint")
 
 # Figure 18.4's three designs. `small` is shallow with skips (the first three levels of `skip`, one
 # block each); `noskip` and `skip` share one deep
@@ -138,7 +137,9 @@ class DenoisingAutoencoderConfig(PretrainedConfig):
             What the trainer records about the run (data, degradations, recipe); informational.
         task (`str`, defaults to `"restore"`):
             What the model was trained for: ``"restore"`` (the chapter's four degradations),
-            ``"denoise"``, ``"deblur"`` or ``"inpaint"``.
+            ``"denoise"``, ``"deblur"``, ``"inpaint"`` ... The tasks, and the protocol that measures each,
+            are the registry of ``hfdae.protocols`` (not checked here, so that this file stays
+            self-contained and a checkpoint of a newer task still loads).
         lineage (`list[dict]`, *optional*):
             The models this one was fine-tuned from, parent first: ``{"model", "task",
             "images_seen", "description"}`` each (see :mod:`hfdae.finetuning`).
@@ -226,7 +227,8 @@ class DenoisingAutoencoderConfig(PretrainedConfig):
         _require_choice("output_head", self.output_head, OUTPUT_HEADS)
         _require_choice("colour_space", self.colour_space, COLOUR_SPACES)
         _require_choice("upsample", self.upsample, UPSAMPLE_MODES)
-        _require_choice("task", self.task, TASKS)
+        if not isinstance(self.task, str) or not self.task:
+            raise ValueError(f"task must be a non-empty string, got {self.task!r}")
         if self.space_to_depth_factor not in SPACE_TO_DEPTH_FACTORS:
             raise ValueError(
                 f"space_to_depth_factor={self.space_to_depth_factor!r} is not valid; choose one of"

@@ -1,17 +1,24 @@
-"""Evaluation: the chapter's five-output protocol and the standard AWGN protocol, with peers side by side.
+"""Evaluation: methods side by side on the same degraded inputs, per protocol, with ``results.json``.
 
-Protocols (every method sees exactly the same degraded inputs):
+The protocols (their conditions, seeds, headline and default baselines) are the registry of
+:mod:`hfdae.protocols`; the methods (hfdae models and baselines) are :class:`hfdae.baselines.Method`. Every
+method sees exactly the same degraded inputs; every output is clipped to [0, 1] and rounded to 8 bits, and
+scored by PSNR (and SSIM) against the clean image over all channels, no border crop.
 
-- ``seed``, the chapter's (section 18.4.4): for every test image, five outputs, from the clean image and
-  from one instance of each of the four degradations (fixed seeds per image and condition), and the
-  PSNR (and SSIM) of each and of their five-output average; mean and standard deviation over images.
-- ``awgn``, the published tables' (``../shared/data/README.md``): ``noisy = clean + N(0, (sigma/255)^2)``
-  drawn with ``numpy.random.RandomState(0)`` per image in H x W x C order, the noisy input not clipped;
-  every output clipped to [0, 1] and rounded to 8 bits; PSNR over all channels, no border crop.
+>>> from hfdae.baselines import Method, build_baseline
+>>> report = evaluate([Method.from_model(model, "mine"), build_baseline("input")], images, "awgn")
+>>> report.save("eval/")                     # results.json and results.md
+>>> EvaluationReport.load("eval/results.json").summary("mine", "sigma25")
 
-Methods are hfdae models, the noisy input itself (the floor), BM3D, and the published DnCNN and FFDNet
-weights (:mod:`hfdae.peers`). Methods that need the noise level (BM3D, FFDNet) get the true sigma and
-run only on conditions that have one.
+``results.json`` (format 2; :meth:`EvaluationReport.load` also reads the format before it, whose rows
+carried no ``kind`` and ``source``)::
+
+    {"format": 2, "protocol": "awgn", "data": "...", "split": null, "images": [...], "unreadable": [...],
+     "conditions": ["sigma15", ...], "columns": [...], "headline": {"column": "sigma25", "label": "..."},
+     "machine": "...",
+     "methods": {"ROW NAME": {"kind": "model" | "baseline" | "input", "source": "colour" | "bm3d" | ...,
+                              "results": {"CONDITION": {"psnr": {"mean", "std", "per_image": {IMAGE: dB}},
+                                                        "ssim": {...}, "seconds": {...}}}}}}
 """
 
 from __future__ import annotations
@@ -20,216 +27,65 @@ import json
 import platform
 import statistics
 import time
-import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Any
 
-import numpy as np
 import torch
 
-from .degradations import CHAPTER_DEGRADATIONS, DegradedBatch, build_degradation
+from .baselines import INPUT_ROW_NAME, METHOD_KINDS, Method, build_baseline
 from .metrics import psnr, ssim
 from .processing import quantize_8bit
+from .protocols import AVERAGE, CHAPTER_CONDITIONS, EvaluationCase, degrade_for_evaluation, get_protocol
 
 __all__ = [
-    "PROTOCOLS",
-    "TASK_PROTOCOLS",
-    "DEBLUR_SIGMAS",
-    "CHAPTER_CONDITIONS",
+    "RESULTS_FORMAT",
     "AVERAGE",
+    "CHAPTER_CONDITIONS",
     "EvaluationCase",
     "Method",
     "build_method",
     "degrade_for_evaluation",
     "degraded_cases",
-    "protocol_conditions",
+    "MethodRow",
     "EvaluationReport",
+    "load_evaluation",
     "evaluate",
+    "evaluate_models",
 ]
 
-PROTOCOLS = ("seed", "awgn", "deblur", "inpaint")
-DEBLUR_SIGMAS = (1.0, 2.0, 3.0)
-INPAINT_CONDITION = "inpaint"
-# The protocol that measures each model task (see DenoisingAutoencoderConfig.task).
-TASK_PROTOCOLS = {"restore": "seed", "denoise": "awgn", "deblur": "deblur", "inpaint": "inpaint"}
-CHAPTER_CONDITIONS = ("identity",) + tuple(CHAPTER_DEGRADATIONS)
-AVERAGE = "average"  # the chapter's five-output average
-
-
-def degrade_for_evaluation(clean: torch.Tensor, condition: str, image_name: str, seed: int = 0) -> DegradedBatch:
-    """One fixed instance of ``condition`` applied to ``clean`` [1, C, H, W].
-
-    The seed depends on ``(seed, image_name, condition)`` only (not on Python's salted ``hash``), so
-    every model, run and machine gets the same degraded input for the same image.
-    """
-    generator = torch.Generator().manual_seed(seed + zlib.crc32(f"{image_name}/{condition}".encode()))
-    degraded = build_degradation(condition)(clean.cpu(), generator=generator)
-    degraded.images = degraded.images.to(clean.device)
-    return degraded
-
-
-@dataclass
-class EvaluationCase:
-    """One degraded input: its condition name, the image [1, C, H, W], the noise sigma (0-255) if known
-    and, for inpainting, the mask of the holes."""
-
-    condition: str
-    degraded: torch.Tensor
-    sigma: float | None = None
-    mask: torch.Tensor | None = None  # [1, 1, H, W], 1 in the holes (inpainting)
-
-
-def _awgn_condition(sigma: float) -> str:
-    return f"sigma{sigma:g}"
-
-
-def degraded_cases(clean: torch.Tensor, name: str, protocol: str, sigmas=(15, 25, 50), seed: int = 0) -> list[EvaluationCase]:
-    """The degraded inputs of one clean image [1, C, H, W] under ``protocol``."""
-    if protocol == "seed":
-        cases = []
-        for condition in CHAPTER_CONDITIONS:
-            degraded = degrade_for_evaluation(clean, condition, name, seed)
-            sigma = degraded.params.get("sigma") if condition == "gaussian" else None
-            # models with a mask channel see the mask of the damaged pixels here as in training
-            mask = degraded.mask.float().to(clean.device) if degraded.mask is not None else None
-            cases.append(EvaluationCase(condition, degraded.images, None if sigma is None else float(sigma[0]) * 255,
-                                        mask))
-        return cases
-    if protocol == "awgn":
-        cases = []
-        for sigma in sigmas:
-            # numpy seed 0 per image, drawn in H x W x C order as the published (KAIR) evaluation does
-            noise = np.random.RandomState(0).normal(0, sigma / 255, tuple(clean[0].permute(1, 2, 0).shape))
-            noise = torch.from_numpy(noise).permute(2, 0, 1).unsqueeze(0)
-            noisy = (clean.double().cpu() + noise).float().to(clean.device)  # not clipped
-            cases.append(EvaluationCase(_awgn_condition(sigma), noisy, float(sigma)))
-        return cases
-    if protocol == "deblur":
-        return [EvaluationCase(_deblur_condition(sigma), build_degradation({"name": "blur", "sigma": sigma})(clean).images)
-                for sigma in DEBLUR_SIGMAS]
-    if protocol == "inpaint":
-        generator = torch.Generator().manual_seed(seed + zlib.crc32(f"{name}/{INPAINT_CONDITION}".encode()))
-        holes = build_degradation("inpaint_mask")(clean.cpu(), generator=generator)
-        return [EvaluationCase(INPAINT_CONDITION, holes.images.to(clean.device), mask=holes.mask.float().to(clean.device))]
-    raise ValueError(f"protocol={protocol!r} is not valid; choose one of {list(PROTOCOLS)}")
-
-
-def _deblur_condition(sigma: float) -> str:
-    return f"blur{sigma:g}"
-
-
-def protocol_conditions(protocol: str, sigmas=(15, 25, 50)) -> list[str]:
-    """The condition names of a protocol, in table order."""
-    if protocol == "seed":
-        return list(CHAPTER_CONDITIONS)
-    if protocol == "awgn":
-        return [_awgn_condition(sigma) for sigma in sigmas]
-    if protocol == "deblur":
-        return [_deblur_condition(sigma) for sigma in DEBLUR_SIGMAS]
-    if protocol == "inpaint":
-        return [INPAINT_CONDITION]
-    raise ValueError(f"protocol={protocol!r} is not valid; choose one of {list(PROTOCOLS)}")
-
-
-@dataclass
-class Method:
-    """A denoiser under evaluation: ``restore(degraded [1, C, H, W], sigma or None) -> restored``.
-
-    Args:
-        name: the row name in tables.
-        restore: the restoration function.
-        needs_sigma: runs only on conditions with a known noise sigma.
-        channels: the image channels it works on (1 or 3), or None for any.
-        skip_conditions: conditions it does not run on.
-        uses_mask: ``restore`` takes a third argument, the inpainting mask (or None).
-    """
-
-    name: str
-    restore: Callable[[torch.Tensor, float | None], torch.Tensor]
-    needs_sigma: bool = False
-    channels: int | None = None
-    skip_conditions: tuple[str, ...] = ()
-    device: str = "cpu"
-    uses_mask: bool = False
-
-    @classmethod
-    def from_model(cls, model, name: str | None = None, **restore_kwargs) -> "Method":
-        """An hfdae model (``restore_kwargs`` go to :func:`hfdae.inference.restore`: tiling, self-ensemble).
-
-        Evaluations run in fp32 unless ``precision`` says otherwise, so that numbers do not depend on
-        whether the machine has native bf16; the inference copy (folded batch norm) is made once here.
-        """
-        from .acceleration import prepare_for_inference
-        from .inference import restore
-
-        label = name or str(model.config.name_or_path or model.config.preset or "hfdae")
-        restore_kwargs.setdefault("precision", "fp32")
-        if restore_kwargs.get("fast", True):
-            model = prepare_for_inference(model)
-        if model.config.extra_input_channels:  # an inpainting model: the mask is its extra input (None: zeros)
-            return cls(label, lambda degraded, sigma, mask: restore(model, degraded, extra_inputs=mask, **restore_kwargs),
-                       channels=model.config.image_channels, device=str(next(model.parameters()).device),
-                       uses_mask=True)
-        return cls(label, lambda degraded, sigma: restore(model, degraded, **restore_kwargs),
-                   channels=model.config.image_channels, device=str(next(model.parameters()).device))
-
-    @classmethod
-    def noisy_input(cls) -> "Method":
-        """The degraded input itself: the floor every method must beat."""
-        # the clean condition would score infinite PSNR: it says nothing about the floor
-        return cls("input (no restoration)", lambda degraded, sigma: degraded, skip_conditions=("identity",))
-
-    @classmethod
-    def bm3d(cls) -> "Method":
-        """BM3D (gray) / CBM3D (colour), given the true sigma."""
-        from .peers import bm3d_denoise
-
-        return cls("BM3D", lambda degraded, sigma: bm3d_denoise(degraded, sigma), needs_sigma=True)
-
-    @classmethod
-    def dncnn(cls, path: str | Path) -> "Method":
-        """DnCNN from published weights (blind models run on every condition)."""
-        from .peers import load_dncnn
-
-        network = load_dncnn(path)
-        name = f"DnCNN ({Path(path).stem})"
-        return cls(name, lambda degraded, sigma: _run_network(network, degraded), channels=network.model[0].in_channels)
-
-    @classmethod
-    def ffdnet(cls, path: str | Path) -> "Method":
-        """FFDNet from published weights, given the true sigma."""
-        from .peers import load_ffdnet
-
-        network = load_ffdnet(path)
-        channels = network.model[-1].out_channels // 4
-        return cls(f"FFDNet ({Path(path).stem})", lambda degraded, sigma: _run_network(network, degraded, sigma),
-                   needs_sigma=True, channels=channels)
-
-
-@torch.inference_mode()
-def _run_network(network: torch.nn.Module, degraded: torch.Tensor, *args) -> torch.Tensor:
-    return network(degraded.float(), *args)
+RESULTS_FORMAT = 2
+# format 1 (before rows had kind and source): how its baseline rows were named
+_LEGACY_BASELINES = {"BM3D": "bm3d", "DnCNN (": "dncnn", "FFDNet (": "ffdnet"}
 
 
 def build_method(spec: str) -> Method:
-    """A baseline from a command-line spec: ``bm3d``, ``input``, ``dncnn=PATH`` or ``ffdnet=PATH``."""
-    kind, _, path = spec.partition("=")
-    if kind == "bm3d" and not path:
-        return Method.bm3d()
-    if kind == "input" and not path:
-        return Method.noisy_input()
-    if kind in ("dncnn", "ffdnet") and path:
-        return getattr(Method, kind)(path)
-    raise ValueError(f"baseline {spec!r} is not valid; use bm3d, input, dncnn=PATH or ffdnet=PATH")
+    """A baseline from a spec such as ``bm3d`` or ``dncnn=PATH`` (see :func:`hfdae.baselines.build_baseline`)."""
+    return build_baseline(spec)
+
+
+def degraded_cases(clean: torch.Tensor, name: str, protocol: str, seed: int = 0, **options: Any) -> list[EvaluationCase]:
+    """The degraded inputs of one clean image [1, C, H, W] under ``protocol`` (``options``, e.g. ``sigmas=``,
+    are the protocol's; see :attr:`hfdae.protocols.Protocol.options`)."""
+    return get_protocol(protocol).cases(clean, name, seed, **options)
+
+
+@dataclass
+class MethodRow:
+    """What a row of a report is: its ``kind`` (model, baseline, input) and ``source`` (see :class:`Method`)."""
+
+    kind: str
+    source: str
 
 
 @dataclass
 class EvaluationReport:
     """Per-image values of every method and condition, with summaries, JSON and Markdown.
 
-    ``values[method][condition][metric][image]`` with metric ``psnr``, ``ssim`` or ``seconds``; the seed
-    protocol adds the condition ``"average"`` (the five-output average per image).
+    ``values[method][condition][metric][image]`` with metric ``psnr``, ``ssim`` or ``seconds``; protocols with an
+    average (the chapter's ``seed``) add the column ``"average"``, the per-image mean over the conditions.
+    ``rows[method]`` says what each row is (:class:`MethodRow`).
     """
 
     protocol: str
@@ -240,11 +96,35 @@ class EvaluationReport:
     values: dict[str, dict[str, dict[str, dict[str, float]]]] = field(default_factory=dict)
     machine: str = ""
     split: str | None = None  # the hash split of `data` the images came from (None: all of it)
+    rows: dict[str, MethodRow] = field(default_factory=dict)
     # for figures: the degraded inputs and every method's outputs on one image (see `keep_image`)
     kept_image: str | None = None
     kept_clean: torch.Tensor | None = None
     kept_inputs: dict[str, torch.Tensor] = field(default_factory=dict)
     kept_outputs: dict[str, dict[str, torch.Tensor]] = field(default_factory=dict)
+
+    @property
+    def columns(self) -> list[str]:
+        """The table's columns: the conditions, then ``average`` where the protocol has one."""
+        return get_protocol(self.protocol).columns(self.conditions)
+
+    @property
+    def headline(self) -> str:
+        """The column that measures a model on this protocol (see :attr:`hfdae.protocols.Protocol.headline`)."""
+        return get_protocol(self.protocol).headline
+
+    @property
+    def headline_label(self) -> str:
+        """What the headline column is, e.g. ``"five-output average"``."""
+        return get_protocol(self.protocol).headline_label
+
+    def row(self, method: str) -> MethodRow:
+        """The kind and source of a row; rows of unknown kind count as models."""
+        return self.rows.get(method) or MethodRow("model", method)
+
+    def methods_of_kind(self, kind: str) -> list[str]:
+        """The rows of one kind (``model``, ``baseline`` or ``input``), in table order."""
+        return [method for method in self.values if self.row(method).kind == kind]
 
     def summary(self, method: str, condition: str, metric: str = "psnr") -> dict[str, float] | None:
         """``{"mean", "std"}`` over images (population std), or None where the method did not run."""
@@ -255,17 +135,58 @@ class EvaluationReport:
         return {"mean": statistics.fmean(values), "std": statistics.pstdev(values) if len(values) > 1 else 0.0}
 
     def to_dict(self) -> dict:
+        """The ``results.json`` content (see the module docstring)."""
         methods = {}
         for method, conditions in self.values.items():
-            methods[method] = {}
+            results = {}
             for condition, metrics in conditions.items():
-                entry = {}
-                for metric, per_image in metrics.items():
-                    entry[metric] = {**(self.summary(method, condition, metric) or {}), "per_image": per_image}
-                methods[method][condition] = entry
-        return {"protocol": self.protocol, "data": self.data, "split": self.split, "images": self.images,
-                "unreadable": self.unreadable, "conditions": self.conditions, "machine": self.machine,
-                "methods": methods}
+                results[condition] = {metric: {**(self.summary(method, condition, metric) or {}), "per_image": per_image}
+                                      for metric, per_image in metrics.items()}
+            row = self.row(method)
+            methods[method] = {"kind": row.kind, "source": row.source, "results": results}
+        return {"format": RESULTS_FORMAT, "protocol": self.protocol, "data": self.data, "split": self.split,
+                "images": self.images, "unreadable": self.unreadable, "conditions": self.conditions,
+                "columns": self.columns, "headline": {"column": self.headline, "label": self.headline_label},
+                "machine": self.machine, "methods": methods}
+
+    @classmethod
+    def from_dict(cls, content: dict, where: str = "results") -> "EvaluationReport":
+        """Rebuild a report from ``results.json`` content of format 2 or of the format before it."""
+        missing = [key for key in ("protocol", "data", "images", "conditions", "methods") if key not in content]
+        if missing:
+            raise ValueError(f"{where}: not an `hfdae evaluate` results.json (missing {', '.join(missing)})")
+        version = content.get("format", 1)
+        if version not in (1, RESULTS_FORMAT):
+            raise ValueError(f"{where}: results format {version!r} is newer than this hfdae reads ({RESULTS_FORMAT})")
+        get_protocol(content["protocol"])  # an unknown protocol is named here, not deep in a card
+        report = cls(content["protocol"], content["data"], list(content["images"]), list(content.get("unreadable") or []),
+                     list(content["conditions"]), machine=content.get("machine") or "", split=content.get("split"))
+        for method, entry in content["methods"].items():
+            if version == 1:
+                results, row = entry, _legacy_row(method)
+            else:
+                results, row = entry["results"], MethodRow(entry["kind"], entry["source"])
+                if row.kind not in METHOD_KINDS:
+                    raise ValueError(f"{where}: row {method!r} has kind {row.kind!r}; expected one of {list(METHOD_KINDS)}")
+            report.rows[method] = row
+            report.values[method] = {condition: {metric: dict(values.get("per_image") or {})
+                                                 for metric, values in metrics.items()}
+                                     for condition, metrics in results.items()}
+        return report
+
+    @classmethod
+    def load(cls, path: str | Path) -> "EvaluationReport":
+        """Read a ``results.json`` (or the folder holding one) written by :meth:`save`, in either format."""
+        path = Path(path)
+        if path.is_dir():
+            path = path / "results.json"
+        try:
+            content = json.loads(path.read_text())
+        except FileNotFoundError:
+            raise FileNotFoundError(f"{path}: no such evaluation file (hfdae evaluate --output writes results.json)") from None
+        except json.JSONDecodeError as error:
+            raise ValueError(f"{path}: not a JSON evaluation file ({error})") from error
+        return cls.from_dict(content, str(path))
 
     def save(self, folder: str | Path) -> Path:
         """Write ``results.json`` and ``results.md`` into ``folder``; returns the JSON path."""
@@ -276,8 +197,8 @@ class EvaluationReport:
         return folder / "results.json"
 
     def markdown(self) -> str:
-        """A table: one row per method; per condition PSNR mean +- std (dB) and SSIM; seconds per image."""
-        columns = self.conditions + ([AVERAGE] if self.protocol == "seed" else [])
+        """A table: one row per method; per column PSNR mean +- std (dB) and SSIM; seconds per image."""
+        columns = self.columns
         header = "| method | " + " | ".join(columns) + " | s / image |"
         lines = [
             f"Protocol `{self.protocol}` on {len(self.images)} images of `{self.data}`"
@@ -300,9 +221,25 @@ class EvaluationReport:
             seconds = [s["mean"] for c in self.conditions if (s := self.summary(method, c, "seconds"))]
             cells.append(f"{statistics.fmean(seconds):.3f}" if seconds else "-")
             lines.append(f"| {method} | " + " | ".join(cells) + " |")
+        lines.append(f"\nHeadline: `{self.headline}` ({self.headline_label}).")
         if self.unreadable:
             lines.append(f"\nUnreadable (skipped): {', '.join(self.unreadable)}")
         return "\n".join(lines)
+
+
+def _legacy_row(method: str) -> MethodRow:
+    """What a row of a format-1 file was, from the names `hfdae evaluate` gave its baselines then."""
+    if method == INPUT_ROW_NAME:
+        return MethodRow("input", "input")
+    for prefix, name in _LEGACY_BASELINES.items():
+        if method.startswith(prefix):
+            return MethodRow("baseline", name)
+    return MethodRow("model", method)
+
+
+def load_evaluation(path: str | Path) -> EvaluationReport:
+    """Read a ``results.json`` of ``hfdae evaluate`` (either format); see :meth:`EvaluationReport.load`."""
+    return EvaluationReport.load(path)
 
 
 def _machine(methods: list[Method]) -> str:
@@ -316,7 +253,7 @@ def evaluate(
     methods: list[Method],
     images: list[tuple[str, torch.Tensor]],
     protocol: str = "seed",
-    sigmas=(15, 25, 50),
+    sigmas=None,
     seed: int = 0,
     with_ssim: bool = True,
     data: str = "",
@@ -324,54 +261,56 @@ def evaluate(
     split: str | None = None,
     progress: bool = True,
     keep_image: str | None = None,
+    options: dict[str, Any] | None = None,
 ) -> EvaluationReport:
     """Evaluate ``methods`` on named clean images [C, H, W] in [0, 1] under ``protocol``.
 
     Args:
-        methods: the methods, for example ``[Method.from_model(model), Method.noisy_input(), Method.bm3d()]``.
+        methods: the methods, for example ``[Method.from_model(model), build_baseline("input")]``.
         images: ``[(name, clean image)]``, for example from :func:`hfdae.data.load_images`.
-        protocol: ``"seed"`` (the chapter's five outputs), ``"awgn"`` (Gaussian noise at ``sigmas``),
-            ``"deblur"`` (Gaussian blur of sigma 1, 2 and 3) or ``"inpaint"`` (boxes and strokes of
-            holes set to 0; models with a mask channel get the mask).
-        sigmas: noise levels (0-255) of the ``awgn`` protocol.
-        seed: base seed of the ``seed`` protocol's degradations.
+        protocol: a protocol of :data:`hfdae.protocols.PROTOCOLS` (``seed``, ``awgn``, ``deblur``, ``inpaint`` ...).
+        sigmas: the noise levels (0-255) of protocols with a ``sigmas`` option (``awgn``; None: its default 15, 25,
+            50); protocols without one ignore it.
+        seed: base seed of the protocol's fixed-seed degradations.
         with_ssim: compute SSIM beside PSNR.
         data: a label of the data for the report.
         unreadable: names of images that could not be read, for the report.
         split: the hash split of ``data`` the images came from, for the report (None: all of it).
         progress: show a tqdm progress bar.
         keep_image: keep this image's degraded inputs and restorations in the report (for figures).
+        options: further options of the protocol (see :attr:`hfdae.protocols.Protocol.options`).
     """
     from tqdm.auto import tqdm
 
-    if protocol not in PROTOCOLS:
-        raise ValueError(f"protocol={protocol!r} is not valid; choose one of {list(PROTOCOLS)}")
+    definition = get_protocol(protocol)
+    options = dict(options or {})
+    if sigmas is not None and "sigmas" in definition.options:
+        options["sigmas"] = tuple(sigmas)
     names = [name for name, _ in images]
     if len(set(names)) != len(names):
         raise ValueError("image names must be unique")
     if len({method.name for method in methods}) != len(methods):
         raise ValueError(f"method names must be unique, got {[method.name for method in methods]}")
-    conditions = protocol_conditions(protocol, sigmas)
+    conditions = definition.condition_names(**options)
     report = EvaluationReport(protocol, data, names, list(unreadable or []), conditions,
-                              {method.name: {} for method in methods}, _machine(methods), split=split)
+                              {method.name: {} for method in methods}, _machine(methods), split=split,
+                              rows={method.name: MethodRow(method.kind, method.source) for method in methods})
     for name, clean in tqdm(images, desc=f"evaluate ({protocol})", unit="image", disable=not progress):
         clean = clean.unsqueeze(0).float()
         keep = name == keep_image
         if keep:
             report.kept_image, report.kept_clean = name, clean[0]
-        for case in degraded_cases(clean, name, protocol, sigmas, seed):
+        for case in definition.cases(clean, name, seed, **options):
             if keep:
                 report.kept_inputs[case.condition] = quantize_8bit(case.degraded)[0]
             for method in methods:
-                if (method.needs_sigma and case.sigma is None) or case.condition in method.skip_conditions:
+                if not method.applies_to(case):
                     continue
-                degraded = case.degraded
-                if method.channels is not None and method.channels != degraded.shape[1]:
+                if method.channels is not None and method.channels != case.degraded.shape[1]:
                     raise ValueError(f"{method.name} works on {method.channels}-channel images but the data has"
-                                     f" {degraded.shape[1]} channels")
+                                     f" {case.degraded.shape[1]} channels")
                 start = time.perf_counter()
-                arguments = (degraded, case.sigma, case.mask) if method.uses_mask else (degraded, case.sigma)
-                restored = quantize_8bit(method.restore(*arguments))
+                restored = quantize_8bit(method.restore(case))
                 seconds = time.perf_counter() - start
                 if keep:
                     report.kept_outputs.setdefault(method.name, {})[case.condition] = restored[0]
@@ -381,18 +320,98 @@ def evaluate(
                 entry["seconds"][name] = seconds
                 if with_ssim:
                     entry["ssim"][name] = float(ssim(restored, clean)[0])
-    if protocol == "seed":
-        for method, per_condition in report.values.items():
-            if all(condition in per_condition for condition in CHAPTER_CONDITIONS):
-                average = {"psnr": {}, "ssim": {}}
-                for metric in average:
-                    if not per_condition[CHAPTER_CONDITIONS[0]][metric]:
-                        continue
-                    for name in names:
-                        average[metric][name] = statistics.fmean(per_condition[c][metric][name] for c in CHAPTER_CONDITIONS)
-                per_condition[AVERAGE] = {metric: values for metric, values in average.items() if values}
+    if definition.average_label:
+        for per_condition in report.values.values():
+            if all(condition in per_condition for condition in conditions):
+                average = {}
+                for metric in ("psnr", "ssim"):
+                    if per_condition[conditions[0]][metric]:
+                        average[metric] = {name: statistics.fmean(per_condition[c][metric][name] for c in conditions)
+                                           for name in names}
+                per_condition[AVERAGE] = average
     for per_condition in report.values.values():
         for entry in per_condition.values():
             if not entry.get("ssim"):
                 entry.pop("ssim", None)
+    return report
+
+
+def evaluate_models(
+    models: Sequence[str],
+    data: str,
+    protocol: str = "seed",
+    baselines: Sequence[str] = (),
+    *,
+    default_baselines: bool = True,
+    split: str | None = None,
+    limit: int | None = None,
+    seed: int = 0,
+    sigmas=None,
+    with_ssim: bool = True,
+    self_ensemble: bool = False,
+    tile_size: int | str | None = "auto",
+    output: str | Path | None = None,
+    panel_image: str | None = None,
+    progress: bool = True,
+) -> EvaluationReport:
+    """What ``hfdae evaluate`` does: models by source beside baselines on a folder of clean images, one report.
+
+    Args:
+        models: model sources (``"default"``, zoo names, model or run folders, Hub ids); ``default`` is the row
+            ``"default (embedded)"``, every other row is named by its source.
+        data: the clean test images: a folder, parquet file(s) or a Hub dataset id.
+        protocol: a protocol of :data:`hfdae.protocols.PROTOCOLS`.
+        baselines: baseline specs (:func:`hfdae.baselines.build_baseline`) to add.
+        default_baselines: add the protocol's default baselines (``input`` and the like) too.
+        split: only this hash split of ``data`` (e.g. ``"validation"``: images training never used).
+        limit: only the first ``limit`` images.
+        seed, sigmas, with_ssim, progress: see :func:`evaluate`.
+        self_ensemble, tile_size: passed to :func:`hfdae.inference.restore` for the models.
+        output: a folder for ``results.json``, ``results.md``, the PSNR heatmap and (protocols with the
+            chapter's identity condition) the detail panel.
+        panel_image: the image of the detail panel (default: the first).
+
+    Raises:
+        ValueError: models of different channel counts, or (``awgn``) data of another channel count than the
+            models': converting would change the published protocol's numbers silently.
+    """
+    from .data import load_images
+    from .inference import load_model
+    from .processing import to_tensor
+
+    definition = get_protocol(protocol)
+    loaded = [load_model(source) for source in models]
+    channels = {model.config.image_channels for model in loaded}
+    if len(channels) > 1:
+        raise ValueError("the models take different channel counts (gray and colour): evaluate them separately")
+    methods = [Method.from_model(model, "default (embedded)" if source == "default" else str(source), source=str(source),
+                                 self_ensemble=self_ensemble, tile_size=tile_size)
+               for model, source in zip(loaded, models)]
+    specs = list(dict.fromkeys([*(definition.default_baselines if default_baselines else ()), *baselines]))
+    methods += [build_baseline(spec) for spec in specs]
+    model_channels = channels.pop() if channels else None
+    images, unreadable = load_images(data, None, split=split, limit=limit)
+    if not images:
+        raise ValueError(f"{data}: no readable images" + (f" in split {split!r}" if split else ""))
+    if model_channels is None:
+        model_channels = images[0][1].shape[0]
+    mismatched = [(name, image.shape[0]) for name, image in images if image.shape[0] != model_channels]
+    if mismatched and protocol == "awgn":
+        raise ValueError(f"{mismatched[0][0]} has {mismatched[0][1]} channel(s) but the models take"
+                         f" {model_channels}: the awgn protocol needs data of the models' own kind"
+                         " (colour models on CBSD68, gray models on BSD68 / Set12)")
+    images = [(name, to_tensor(image, model_channels)[0]) for name, image in images]
+    panel_image = panel_image or images[0][0]
+    if panel_image not in {name for name, _ in images}:
+        raise ValueError(f"panel image {panel_image!r} is not among the evaluated images")
+    report = evaluate(methods, images, protocol, sigmas=sigmas, seed=seed, with_ssim=with_ssim, data=str(data),
+                      split=split, unreadable=unreadable, progress=progress,
+                      keep_image=panel_image if output else None)
+    if output is not None:
+        from .plots import detail_panel, psnr_heatmap
+
+        report.save(output)
+        psnr_heatmap(report, Path(output) / "psnr_heatmap.png")
+        if "identity" in report.conditions:
+            detail_panel(report, Path(output) / "detail_panel.png")
     return report

@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .acceleration import fold_batch_norm
+from .fusion import fold_batch_norm
 from .modeling_hfdae import DenoisingAutoencoder
 
 __all__ = ["export_onnx", "check_onnx", "ONNX_OPSET"]

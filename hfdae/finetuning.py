@@ -1,12 +1,15 @@
-"""Fine-tuning a trained model for a new task (the chapter's section 18.4.5).
+"""Fine-tuning builds the model a training run starts from (the chapter's section 18.4.5).
 
-Take a trained autoencoder and keep descending, with a small learning rate, on the new task's data:
-inpainting (large holes, optionally with the mask as an extra input channel), deblurring (Gaussian
-blur, optionally with noise) or denoising. The result is an ordinary hfdae checkpoint whose config
-records its ``task`` and its ``lineage`` (the parent model first).
+A run either starts from a preset with fresh weights, or from a trained parent (``model.init_from``) that it
+keeps descending from with a small learning rate on a new task: inpainting (with the mask as an extra input
+channel, :func:`widen_input_channels`), deblurring or denoising. :func:`build_model` makes that model once,
+for the trainer: it loads the parent and records it in the new model's ``lineage``, converts its upsampling
+where asked (:func:`convert_upsampling`), widens its input for the mask, sets its ``task`` and says which
+modules stay frozen (:func:`frozen_modules`).
 
->>> from hfdae.finetuning import finetune
->>> result = finetune("default", "inpaint", data="photos/", output_dir="runs/inpaint", max_images=20_000)
+>>> from hfdae.training_config import finetune_config
+>>> from hfdae.training import train
+>>> result = train(finetune_config("default", "inpaint", data="photos/", output_dir="runs/inpaint"))
 
 or ``hfdae finetune --from default --task inpaint --data photos/ --output runs/inpaint``.
 """
@@ -15,70 +18,33 @@ from __future__ import annotations
 
 import copy
 import os
-from typing import Any
+import warnings
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
+from .configuration_hfdae import DenoisingAutoencoderConfig
 from .modeling_hfdae import DenoisingAutoencoder
+from .runs import resolve_model_source
+
+if TYPE_CHECKING:
+    from .training_config import ModelRecipe
 
 __all__ = [
-    "FINETUNE_TASKS",
     "PARENT_OVERRIDES",
-    "DEFAULT_FINETUNE_LEARNING_RATE",
-    "task_degradation",
+    "BuiltModel",
+    "build_model",
     "widen_input_channels",
     "convert_upsampling",
     "frozen_modules",
     "input_convolutions",
     "record_parent",
-    "finetune_config",
-    "finetune",
 ]
 
-FINETUNE_TASKS = ("inpaint", "deblur", "denoise")
 # the model.overrides a training run may apply to a parent loaded with model.init_from (converted, not rebuilt)
 PARENT_OVERRIDES = ("upsample",)
-DEFAULT_FINETUNE_LEARNING_RATE = 1e-4
-
-# The options each task's degradation accepts, with their defaults.
-_TASK_OPTIONS: dict[str, dict[str, Any]] = {
-    # InpaintMask: boxes of 10-40 % of the side and free-form strokes 5-15 px wide (see hfdae.degradations)
-    "inpaint": {"max_boxes": 3, "min_box_fraction": 0.1, "max_box_fraction": 0.4, "max_strokes": 4,
-                "min_stroke_width": 5.0, "max_stroke_width": 15.0},
-    "deblur": {"sigma_max": 3.0, "noise_sigma_max": 0.0},
-    "denoise": {"sigma_max": 50 / 255},
-}
-
-
-def task_degradation(task: str, **options: Any) -> dict[str, Any]:
-    """The degradation spec (for :func:`hfdae.degradations.build_degradation`) of a fine-tuning task.
-
-    Args:
-        task: ``"inpaint"``, ``"deblur"`` or ``"denoise"``.
-        **options: ``inpaint``: ``max_boxes``, ``min_box_fraction``, ``max_box_fraction``,
-            ``max_strokes``, ``min_stroke_width``, ``max_stroke_width`` (the hole size distribution);
-            ``deblur``: ``sigma_max`` (largest blur sigma, default 3) and ``noise_sigma_max`` (add
-            Gaussian noise up to this sigma in [0, 1] units after the blur; 0: none);
-            ``denoise``: ``sigma_max`` (largest noise sigma in [0, 1] units, default 50/255).
-
-    Raises:
-        ValueError: an unknown task or option (naming it and the valid ones).
-    """
-    if task not in _TASK_OPTIONS:
-        raise ValueError(f"task={task!r} is not valid; choose one of {list(FINETUNE_TASKS)}")
-    unknown = sorted(set(options) - set(_TASK_OPTIONS[task]))
-    if unknown:
-        raise ValueError(f"unknown option(s) {unknown} for task {task!r}; valid: {sorted(_TASK_OPTIONS[task])}")
-    values = {**_TASK_OPTIONS[task], **options}
-    if task == "inpaint":
-        return {"name": "inpaint_mask", **values}
-    if task == "denoise":
-        return {"name": "gaussian", "sigma_max": float(values["sigma_max"])}
-    blur = {"name": "blur", "sigma_max": float(values["sigma_max"])}
-    if float(values["noise_sigma_max"]) > 0:
-        return {"chain": [blur, {"name": "gaussian", "sigma_max": float(values["noise_sigma_max"])}]}
-    return blur
 
 
 @torch.no_grad()
@@ -199,71 +165,83 @@ def frozen_modules(model: DenoisingAutoencoder, freeze: str) -> list[nn.Module]:
     raise ValueError(f"freeze={freeze!r} is not valid; choose 'none' or 'encoder'")
 
 
-def record_parent(model: DenoisingAutoencoder, source: str | os.PathLike) -> None:
-    """Prepend the model's current identity to its ``lineage`` (call right after loading the parent)."""
+def record_parent(model: DenoisingAutoencoder, source: str | os.PathLike, source_kind: str | None = None) -> None:
+    """Prepend the model's current identity to its ``lineage`` (call right after loading the parent).
+
+    Args:
+        model: the loaded parent (changed in place).
+        source: the model source it was loaded from.
+        source_kind: what the source is (``"default"``, ``"zoo"``, ``"hub"``, ``"folder"``, ``"run"``; see
+            :func:`hfdae.runs.resolve_model_source`); model cards name only parents a reader can load.
+    """
     config = model.config
     summary = config.training_summary or {}
     parent = {"model": str(source), "task": config.task, "images_seen": int(config.images_seen),
               "description": summary.get("description", "")}
+    if source_kind is not None:
+        parent["source"] = source_kind
     config.lineage = [parent, *(config.lineage or [])]
 
 
-def finetune_config(
-    parent: str | os.PathLike,
-    task: str,
-    data: str,
-    output_dir: str,
-    learning_rate: float = DEFAULT_FINETUNE_LEARNING_RATE,
-    freeze: str = "none",
-    max_images: int = 20_000,
-    mask_channel: bool | None = None,
-    task_options: dict[str, Any] | None = None,
-    overrides: dict[str, Any] | None = None,
-):
-    """The :class:`~hfdae.recipe.TrainingConfig` of a fine-tuning run.
+@dataclass
+class BuiltModel:
+    """The model a training run starts from, and its modules that stay fixed (weights and batch-norm statistics)."""
+
+    model: DenoisingAutoencoder
+    frozen: list[nn.Module]
+
+
+def _check_parent_overrides(overrides: dict) -> None:
+    """With ``model.init_from``, ``model.overrides`` may only hold the architecture changes that keep the parent's
+    weights meaningful (:data:`PARENT_OVERRIDES`)."""
+    unsupported = sorted(set(overrides) - set(PARENT_OVERRIDES))
+    if unsupported:
+        raise ValueError(f"model.overrides {unsupported} cannot change a model loaded with model.init_from;"
+                         f" only {list(PARENT_OVERRIDES)} (converted by hfdae.finetuning.convert_upsampling) can")
+
+
+def build_model(recipe: ModelRecipe, resumed_config: DenoisingAutoencoderConfig | None = None) -> BuiltModel:
+    """The model of a training run's ``model`` section (:class:`hfdae.training_config.ModelRecipe`).
+
+    - Without ``init_from``: the ``preset`` with ``overrides`` and fresh weights (one more input channel with
+      ``mask_channel``).
+    - With ``init_from``: the parent (any model source), recorded in the model's ``lineage``; its upsampling
+      converted where ``overrides`` asks (the only override a parent takes); its input widened for the mask
+      with ``mask_channel``.
+    - ``task`` is set where the recipe names one; ``freeze`` says which modules stay fixed (with the mask
+      channel, the first convolutions stay trainable: they hold the mask's zero-initialised weights).
 
     Args:
-        parent: the model to start from: a folder, zoo name, ``"default"`` or Hub id.
-        task: ``"inpaint"``, ``"deblur"`` or ``"denoise"``.
-        data: training images (folder, parquet, Hub dataset id); the ``train`` hash split is used
-            and validation runs on its ``validation`` split with the task's protocol.
-        output_dir: the run folder.
-        learning_rate: the constant learning rate (small: the model is already trained).
-        freeze: ``"none"`` or ``"encoder"`` (with the mask channel, the first block's input convolutions
-            stay trainable: they hold the mask's weights).
-        max_images: training images to see.
-        mask_channel: give the model the mask as an input channel (default: True for ``inpaint``).
-        task_options: see :func:`task_degradation`.
-        overrides: further training-config fields, dotted (``{"batch_size": 8, "data.crop_size": 96}``).
+        recipe: the run's model section.
+        resumed_config: for a resumed fine-tune, the configuration saved in its checkpoint: the model is built
+            from it (the checkpoint's weights replace the parent's, so the parent need not be reachable).
     """
-    from .recipe import apply_overrides, training_config_from_dict
-
-    if task not in FINETUNE_TASKS:
-        raise ValueError(f"task={task!r} is not valid; choose one of {list(FINETUNE_TASKS)}")
-    if learning_rate <= 0:
-        raise ValueError(f"learning_rate must be positive, got {learning_rate}")
-    mask_channel = task == "inpaint" if mask_channel is None else mask_channel
-    if mask_channel and task != "inpaint":
-        raise ValueError(f"mask_channel is for the inpaint task, not {task!r}")
-    values = {
-        "output_dir": output_dir,
-        "description": f"fine-tuned from {parent} for {task}",
-        "model": {"init_from": str(parent), "task": task, "mask_channel": mask_channel, "freeze": freeze},
-        "data": {"source": data, "degradations": task_degradation(task, **(task_options or {}))},
-        "optimizer": {"name": "adam"},
-        "schedule": {"name": "constant", "learning_rate": learning_rate},
-        "max_images": max_images,
-        "validate_every_images": max(1, max_images // 4),
-        "checkpoint_every_images": max(1, max_images // 4),
-        "log_every_images": max(16, max_images // 100),
-    }
-    return training_config_from_dict(apply_overrides(values, overrides or {}))
-
-
-def finetune(parent, task: str, data: str, output_dir: str, resume: bool = False, overwrite: bool = False,
-             **options: Any):
-    """Fine-tune ``parent`` for ``task`` (see :func:`finetune_config` for the options); returns the
-    :class:`~hfdae.training.TrainingResult` (``final`` and ``best`` model folders in ``output_dir``)."""
-    from .training import train
-
-    return train(finetune_config(parent, task, data, output_dir, **options), resume=resume, overwrite=overwrite)
+    if recipe.init_from:
+        _check_parent_overrides(recipe.overrides)
+    if recipe.init_from and resumed_config is not None:
+        model = DenoisingAutoencoder(resumed_config)
+    elif recipe.init_from:
+        source = resolve_model_source(recipe.init_from)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model = source.load().eval()
+        record_parent(model, recipe.init_from, source.kind)
+        upsample = recipe.overrides.get("upsample")
+        if upsample is not None and upsample != model.config.upsample:
+            model = convert_upsampling(model, upsample)
+    else:
+        overrides = dict(recipe.overrides)
+        if recipe.mask_channel:
+            overrides.setdefault("extra_input_channels", 1)
+        model = DenoisingAutoencoder(DenoisingAutoencoderConfig.from_preset(recipe.preset, **overrides))
+    if recipe.mask_channel and model.config.extra_input_channels == 0:
+        model = widen_input_channels(model, 1)
+    if recipe.task is not None:
+        model.config.task = recipe.task
+    frozen = frozen_modules(model, recipe.freeze)
+    for module in frozen:
+        module.requires_grad_(False)
+    if recipe.mask_channel and frozen:
+        for convolution in input_convolutions(model):
+            convolution.requires_grad_(True)
+    return BuiltModel(model, frozen)

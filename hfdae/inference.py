@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import warnings
@@ -16,10 +17,10 @@ from pathlib import Path
 
 import torch
 
-from .configuration_hfdae import DenoisingAutoencoderConfig
+from .fusion import prepare_for_inference
 from .modeling_hfdae import DenoisingAutoencoder, noise_level_map
-from .acceleration import inference_autocast, inference_precision, prepare_for_inference
-from .zoo import ZOO, resolve_zoo_name
+from .runs import DEFAULT_MODEL, resolve_model_source
+from .zoo import EMBEDDED_MODEL_DIR
 from .processing import ImageLike, ImageReadError, list_image_files, read_image, save_image, to_tensor
 
 __all__ = [
@@ -30,6 +31,10 @@ __all__ = [
     "is_trained",
     "restore",
     "estimate_noise_level",
+    "PRECISIONS",
+    "has_native_bf16",
+    "inference_precision",
+    "inference_autocast",
     "TILE_THRESHOLD_PIXELS",
     "denoise_image",
     "denoise_files",
@@ -38,12 +43,8 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_MODEL = "default"
 # The embedded default checkpoint ships inside the package (installed as package data).
-DEFAULT_MODEL_DIR = Path(__file__).parent / "default_model"
-# Until a trained default is committed, the default is the `skip` preset with these random weights.
-UNTRAINED_DEFAULT_PRESET = "skip"
-UNTRAINED_DEFAULT_SEED = 0
+DEFAULT_MODEL_DIR = EMBEDDED_MODEL_DIR
 
 
 class UntrainedModelWarning(UserWarning):
@@ -64,37 +65,20 @@ def load_model(
     """Load a model in eval mode.
 
     Args:
-        name_or_path: ``None`` or ``"default"`` for the embedded default; a zoo name (``"colour"``,
-            ``"skip"`` ...; see :mod:`hfdae.zoo`); a local folder made by ``save_pretrained``; or a
-            Hugging Face Hub repo id (``"org/name"``).
+        name_or_path: a model source (:func:`hfdae.runs.resolve_model_source`): ``None`` or ``"default"`` for
+            the embedded default; a zoo name (``"colour"``, ``"skip"`` ...; see :func:`hfdae.list_zoo`); a
+            folder made by ``save_pretrained``; a training run folder (its ``best/`` model); or a Hugging Face
+            Hub repo id (``"org/name"``).
         device: where to put the model.
         dtype: optional weight dtype (float32 by default).
         **from_pretrained_kwargs: passed to :meth:`DenoisingAutoencoder.from_pretrained`
             (``revision``, ``cache_dir``, ``local_files_only`` ...).
 
-    Loading is strict: mismatched or corrupt checkpoints raise instead of giving random weights.
+    Loading is strict: mismatched or corrupt checkpoints raise instead of giving random weights. A zoo model
+    that is not on this machine (and not published) raises :class:`hfdae.zoo.ZooModelUnavailableError` at
+    once, saying how to get it.
     """
-    if name_or_path is None or str(name_or_path) == DEFAULT_MODEL:
-        if (DEFAULT_MODEL_DIR / "model.safetensors").is_file():
-            model = DenoisingAutoencoder.from_pretrained(DEFAULT_MODEL_DIR, **from_pretrained_kwargs)
-        else:
-            model = _untrained_default()
-    else:
-        zoo_name = str(name_or_path) if str(name_or_path) in ZOO and not Path(name_or_path).exists() else None
-        if zoo_name is not None:
-            name_or_path = resolve_zoo_name(zoo_name, DEFAULT_MODEL_DIR)
-        source = Path(name_or_path)
-        if source.exists() and not source.is_dir():
-            raise ValueError(f"{source}: a model is a folder with config.json and model.safetensors, not a file")
-        if source.is_dir() and not (source / "config.json").is_file():
-            raise FileNotFoundError(f"{source}: no config.json here; is this a folder made by save_pretrained?")
-        try:
-            model = DenoisingAutoencoder.from_pretrained(str(name_or_path), **from_pretrained_kwargs)
-        except OSError as error:
-            if source.is_dir():
-                raise
-            where = f"zoo model {zoo_name!r}: not in the local zoo folder, so tried " if zoo_name else ""
-            raise OSError(f"{where}Hub repo {str(name_or_path)!r} could not be loaded: {error}") from error
+    model = resolve_model_source(name_or_path).load(**from_pretrained_kwargs)
     if not is_trained(model):
         warnings.warn(
             f"the model {name_or_path or DEFAULT_MODEL!r} is UNTRAINED (random weights): its output is not a"
@@ -106,11 +90,42 @@ def load_model(
     return model.eval()
 
 
-def _untrained_default() -> DenoisingAutoencoder:
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(UNTRAINED_DEFAULT_SEED)
-        model = DenoisingAutoencoder(DenoisingAutoencoderConfig.from_preset(UNTRAINED_DEFAULT_PRESET))
-    return model
+# --- precision --------------------------------------------------------------------------------------------
+
+PRECISIONS = ("auto", "fp32", "bf16")
+
+
+def _cpu_has_native_bf16() -> bool:
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def has_native_bf16(device: torch.device | str = "cpu") -> bool:
+    """Whether ``device`` computes bf16 natively: a CUDA GPU that supports it, or a CPU with AVX512-BF16 or AMX
+    instructions (elsewhere emulated bf16 convolutions run about 3x slower than fp32)."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    return _cpu_has_native_bf16()
+
+
+def inference_precision(precision: str, device: torch.device) -> str:
+    """``"fp32"`` or ``"bf16"``: ``"auto"`` picks bf16 where it is native (:func:`has_native_bf16`), fp32 elsewhere."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision={precision!r} is invalid; expected 'auto', 'fp32' or 'bf16'")
+    if precision != "auto":
+        return precision
+    return "bf16" if has_native_bf16(device) else "fp32"
+
+
+def inference_autocast(precision: str, device: torch.device) -> contextlib.AbstractContextManager:
+    """The autocast context for a resolved precision (a no-op for fp32)."""
+    if precision == "bf16":
+        return torch.autocast(device.type, torch.bfloat16)
+    return contextlib.nullcontext()
 
 
 def _model_device_dtype(model: torch.nn.Module) -> tuple[torch.device, torch.dtype]:
@@ -152,7 +167,7 @@ def restore(
         fast: restore with an inference copy of the model (batch norm folded into the convolutions,
             channels_last; :func:`hfdae.prepare_for_inference`); same output up to float rounding.
         precision: ``"fp32"``, ``"bf16"`` (autocast) or ``"auto"``: bf16 only where it is native
-            (CUDA, CPUs with AVX512-BF16 or AMX); see :func:`hfdae.acceleration.inference_precision`.
+            (CUDA, CPUs with AVX512-BF16 or AMX); see :func:`inference_precision`.
         extra_inputs: [B, E, H, W] or [E, H, W] for models with ``extra_input_channels = E`` (an
             inpainting mask, 1 in the holes); tiled and transformed together with the images. Such
             models get zeros (nothing masked) when it is None.

@@ -16,9 +16,12 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .recipe import TrainingConfig
+from .training_config import TrainingConfig
 
-__all__ = ["LearningRateTrial", "LearningRateSearch", "find_learning_rate"]
+__all__ = ["DEFAULT_RATES", "DEFAULT_IMAGES_PER_RATE", "LearningRateTrial", "LearningRateSearch", "find_learning_rate"]
+
+DEFAULT_RATES = (1e-1, 3e-2, 1e-2, 3e-3, 1e-3, 3e-4, 1e-4)
+DEFAULT_IMAGES_PER_RATE = 2000
 
 
 @dataclass
@@ -49,7 +52,8 @@ class LearningRateSearch:
 
 
 def find_learning_rate(
-    config: TrainingConfig, rates: list[float], images_per_rate: int = 2000, output_dir: str | Path = "lr_find"
+    config: TrainingConfig, rates: list[float] = DEFAULT_RATES, images_per_rate: int = DEFAULT_IMAGES_PER_RATE,
+    output_dir: str | Path = "lr_find"
 ) -> LearningRateSearch:
     """Run a short trial of ``config`` at each constant rate (largest first); plot and suggest.
 

@@ -320,22 +320,3 @@ class DenoisingAutoencoder(PreTrainedModel):
                 f" (refusing to load random weights): {' | '.join(problems)}"
             )
         return (model, loading_info) if want_loading_info else model
-
-    def push_to_hub(self, repo_id: str, **kwargs: Any):
-        """Upload this model to the Hugging Face Hub in one commit, with hfdae's model card.
-
-        The commit holds ``config.json`` (with an ``auto_map``), ``model.safetensors``, the model card
-        ``README.md`` and this model's code (so ``trust_remote_code=True`` works without hfdae). Keyword
-        arguments are those of :func:`hfdae.hub.push_to_hub`: ``evaluations`` (``results.json`` files of
-        ``hfdae evaluate``), ``run_dir``, ``private``, ``revision``, ``create_pr``, ``token``,
-        ``commit_message`` ... Returns the commit's ``CommitInfo``; failures raise :class:`hfdae.hub.HubError`.
-
-        Loaded as remote code, without the hfdae package, this is transformers' own ``push_to_hub``.
-        """
-        try:
-            # `from . import` (not `from .hub import`): transformers' remote-code loader would otherwise
-            # demand a hub.py beside this file
-            from . import hub
-        except ImportError:
-            return super().push_to_hub(repo_id, **kwargs)
-        return hub.push_model(self, repo_id, **kwargs)

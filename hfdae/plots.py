@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
+if TYPE_CHECKING:  # this module imports without torch, for `hfdae curve --help`
+    import torch
 
 __all__ = [
     "PanelRow",
@@ -100,10 +102,13 @@ def moving_average(values: list[float], window: int) -> list[float]:
     return averaged
 
 
+DEFAULT_CURVE_WINDOW = 50  # records in the learning curve's moving average
+
+
 def learning_curve(
     records: list[dict],
     path: str | Path,
-    window: int = 50,
+    window: int = DEFAULT_CURVE_WINDOW,
     reference_loss: float | None = 1.5,
     title: str | None = None,
     overlays: dict[str, list[dict]] | None = None,
@@ -153,8 +158,9 @@ def learning_curve(
         psnr_axis = axes[0][1]
         psnr_axis.plot([r["images_seen"] for r in validation], [r["validation_psnr"] for r in validation], "o-")
         psnr_axis.set_xlabel("images seen")
-        chapter = "identity" in (validation[-1].get("validation_psnr_per_condition") or {"identity": 0})
-        psnr_axis.set_ylabel("validation PSNR, " + ("five-output average" if chapter else "task protocol") + " (dB)")
+        # the label the trainer recorded from the protocol registry (logs from before it: the chapter's average)
+        metric = validation[-1].get("validation_metric") or "five-output average"
+        psnr_axis.set_ylabel(f"validation PSNR, {metric} (dB)", fontsize=8)
         psnr_axis.grid(alpha=0.3)
     return save_figure(figure, path, title)
 
@@ -204,7 +210,7 @@ def psnr_heatmap(report, path: str | Path, title: str | None = None) -> Path:
     import numpy as np
 
     plt = pyplot()
-    columns = report.conditions + (["average"] if report.protocol == "seed" else [])
+    columns = report.columns
     methods = list(report.values)
     matrix = np.full((len(methods), len(columns)), np.nan)
     for row, method in enumerate(methods):

@@ -1,21 +1,14 @@
 """Training with Accelerate: the chapter's recipe, learning curves, checkpoints, resume, several processes.
 
->>> from hfdae.recipe import load_training_config
+>>> from hfdae.training_config import load_training_config
 >>> from hfdae.training import Trainer
 >>> result = Trainer(load_training_config("configs/tiny.yaml")).train()
 
-A run folder holds::
-
-    training_config.yaml   the resolved configuration
-    log.jsonl              one JSON record per log interval (loss, lr, images/s) and per validation
-    learning_curve.png     the chapter-style curve
-    checkpoints/           full training state every ``checkpoint_every_images`` (atomic; see below)
-    final/  best/          save_pretrained model folders (config.json + model.safetensors)
-
-Checkpoints are written to a temporary folder and renamed, then the ``latest`` pointer is replaced
-atomically, so a kill at any moment leaves the last good checkpoint intact. ``resume=True`` continues
-exactly where the last checkpoint stopped: model, optimiser, data position, images seen; the
-learning rate and the degradations are functions of images seen and step, so they follow.
+The run folder's layout, its atomic checkpoints and how a kill at any moment leaves the last good one are
+:mod:`hfdae.runs`'. ``resume=True`` continues exactly where the last checkpoint stopped: model, optimiser,
+random states, data position, images seen; the learning rate and the degradations are functions of images
+seen and step, so they follow. The model a run starts from (a preset, or a parent to fine-tune) is built by
+:func:`hfdae.finetuning.build_model`.
 """
 
 from __future__ import annotations
@@ -34,9 +27,26 @@ from typing import Any
 
 import torch
 
-from .configuration_hfdae import DenoisingAutoencoderConfig
+from .finetuning import build_model
 from .modeling_hfdae import DenoisingAutoencoder
-from .recipe import TrainingConfig, build_optimizer, build_schedule, resolve_mixed_precision
+from .runs import (
+    BEST,
+    FINAL,
+    LEARNING_CURVE,
+    TRAINING_CONFIG,
+    RunFolderError,
+    append_log,
+    check_run_folder,
+    checkpoint_config,
+    clear_run_folder,
+    latest_checkpoint,
+    read_checkpoint,
+    read_log,
+    rewrite_log,
+    save_model_folder,
+    write_checkpoint,
+)
+from .training_config import TrainingConfig, build_optimizer, build_schedule, finetune_config, resolve_mixed_precision
 
 __all__ = [
     "Trainer",
@@ -45,6 +55,7 @@ __all__ = [
     "RunFolderError",
     "NoCheckpointError",
     "train",
+    "finetune",
     "resolve_data_source",
     "SAMPLES_SOURCE",
 ]
@@ -52,21 +63,10 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 SAMPLES_SOURCE = "hfdae:samples"
-CHECKPOINTS = "checkpoints"
-LOG = "log.jsonl"
-LATEST_POINTER = "latest"
-STATE_FILE = "trainer_state.json"
-# everything a run writes into its folder: what --overwrite may delete, and nothing else
-RUN_FILES = ("training_config.yaml", LOG, LOG + ".tmp", "learning_curve.png", CHECKPOINTS, "final",
-             "final.tmp", "best", "best.tmp")
 
 
 class TrainingDivergedError(RuntimeError):
     """The loss or a parameter became NaN or infinite."""
-
-
-class RunFolderError(FileExistsError):
-    """The run folder already holds a run (and neither resume nor overwrite was asked for), or holds other files."""
 
 
 class NoCheckpointError(FileNotFoundError):
@@ -117,7 +117,7 @@ def _hardware_description() -> str:
 
 
 class Trainer:
-    """One training run of a :class:`~hfdae.recipe.TrainingConfig`.
+    """One training run of a :class:`~hfdae.training_config.TrainingConfig`.
 
     Args:
         config: the run's configuration.
@@ -151,7 +151,12 @@ class Trainer:
         self._prepare_run_folder(resume, overwrite)
         set_seed(config.seed)
 
-        self.model = self._build_model()
+        resumed = latest_checkpoint(self.output_dir) if resume else None
+        # a resumed fine-tune is rebuilt from its checkpoint's configuration (widened, converted, with its lineage)
+        built = build_model(config.model, checkpoint_config(resumed) if resumed and config.model.init_from else None)
+        self._frozen = built.frozen
+        model = built.model.to(memory_format=torch.channels_last) if config.channels_last else built.model
+        self.model = self._train_mode(model)
         self.schedule = build_schedule(config.schedule, config.max_images)
         trainable = [parameter for parameter in self.model.parameters() if parameter.requires_grad]
         self.optimizer = build_optimizer(trainable, config.optimizer, self.schedule(0))
@@ -203,39 +208,23 @@ class Trainer:
         return self.accelerator.is_main_process
 
     def _prepare_run_folder(self, resume: bool, overwrite: bool) -> None:
-        holds_run = (self.output_dir / "training_config.yaml").exists() or (self.output_dir / CHECKPOINTS).exists()
-        if resume:
-            if self._latest_checkpoint() is None:
-                raise NoCheckpointError(f"{self.output_dir}: no checkpoint to resume from")
-        elif holds_run and not overwrite:
-            raise RunFolderError(
-                f"{self.output_dir} already holds a training run; pass resume=True (--resume) to continue it or"
-                " overwrite=True (--overwrite) to replace it"
-            )
-        self.accelerator.wait_for_everyone()
-        if overwrite and self.output_dir.exists():
-            foreign = sorted(path.name for path in self.output_dir.iterdir() if path.name not in RUN_FILES)
-            if foreign:
-                raise RunFolderError(
-                    f"{self.output_dir} holds files that are not a training run's ({', '.join(foreign[:5])}):"
-                    " refusing to overwrite it; choose another output_dir"
-                )
+        if resume and latest_checkpoint(self.output_dir) is None:
+            raise NoCheckpointError(f"{self.output_dir}: no checkpoint to resume from")
+        check_run_folder(self.output_dir, resume, overwrite)
         self.accelerator.wait_for_everyone()
         if self.is_main:
             if overwrite:
-                for name in RUN_FILES:
-                    path = self.output_dir / name
-                    shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
+                clear_run_folder(self.output_dir)
             self.output_dir.mkdir(parents=True, exist_ok=True)
             if resume:
                 self._warn_about_config_changes()
-            self.config.save(self.output_dir / "training_config.yaml")
+            self.config.save(self.output_dir / TRAINING_CONFIG)
         self.accelerator.wait_for_everyone()
 
     def _warn_about_config_changes(self) -> None:
         import yaml
 
-        saved_path = self.output_dir / "training_config.yaml"
+        saved_path = self.output_dir / TRAINING_CONFIG
         if not saved_path.exists():
             return
         saved = yaml.safe_load(saved_path.read_text())
@@ -243,66 +232,6 @@ class Trainer:
         changed = sorted(key for key in set(saved) | set(current) if saved.get(key) != current.get(key))
         if changed:
             warnings.warn(f"resuming {self.output_dir} with changed settings: {changed}", stacklevel=3)
-
-    def _build_model(self) -> DenoisingAutoencoder:
-        from .finetuning import frozen_modules, input_convolutions, record_parent, widen_input_channels
-
-        recipe = self.config.model
-        if recipe.init_from:
-            self._check_parent_overrides(recipe.overrides)
-        checkpoint = self._latest_checkpoint() if self._resuming else None
-        if recipe.init_from and checkpoint is not None:
-            # a resumed fine-tune: the checkpoint holds the widened or converted model and its lineage; the parent
-            # need not be reachable any more (its weights are overwritten by the checkpoint's anyway)
-            model = DenoisingAutoencoder(DenoisingAutoencoderConfig.from_pretrained(checkpoint / "model"))
-        elif recipe.init_from:
-            from .inference import load_model
-
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                model = load_model(recipe.init_from)
-            record_parent(model, recipe.init_from)
-            model = self._convert_parent(model, recipe.overrides)
-        else:
-            overrides = dict(recipe.overrides)
-            if recipe.mask_channel:
-                overrides.setdefault("extra_input_channels", 1)
-            model = DenoisingAutoencoder(DenoisingAutoencoderConfig.from_preset(recipe.preset, **overrides))
-        if recipe.mask_channel and model.config.extra_input_channels == 0:
-            model = widen_input_channels(model, 1)
-        if recipe.task is not None:
-            model.config.task = recipe.task
-        self._frozen = frozen_modules(model, recipe.freeze)
-        for module in self._frozen:
-            module.requires_grad_(False)
-        if recipe.mask_channel and self._frozen:
-            # the mask's (zero-initialised) weights live in the first convolutions: a frozen encoder
-            # would keep them at zero and the mask would never reach the output
-            for convolution in input_convolutions(model):
-                convolution.requires_grad_(True)
-        if self.config.channels_last:
-            model = model.to(memory_format=torch.channels_last)
-        return self._train_mode(model)
-
-    @staticmethod
-    def _check_parent_overrides(overrides: dict) -> None:
-        """With ``model.init_from``, ``model.overrides`` may only hold the architecture changes that keep
-        the parent's weights meaningful (:data:`hfdae.finetuning.PARENT_OVERRIDES`)."""
-        from .finetuning import PARENT_OVERRIDES
-
-        unsupported = sorted(set(overrides) - set(PARENT_OVERRIDES))
-        if unsupported:
-            raise ValueError(f"model.overrides {unsupported} cannot change a model loaded with model.init_from;"
-                             f" only {list(PARENT_OVERRIDES)} (converted by hfdae.finetuning.convert_upsampling) can")
-
-    @staticmethod
-    def _convert_parent(model: DenoisingAutoencoder, overrides: dict) -> DenoisingAutoencoder:
-        """Apply ``model.overrides`` (checked by :meth:`_check_parent_overrides`) to a loaded parent."""
-        from .finetuning import convert_upsampling
-
-        if "upsample" in overrides and overrides["upsample"] != model.config.upsample:
-            model = convert_upsampling(model, overrides["upsample"])
-        return model
 
     def _train_mode(self, model: DenoisingAutoencoder) -> DenoisingAutoencoder:
         """Training mode, except frozen parts: their batch norms keep their running statistics."""
@@ -466,7 +395,7 @@ class Trainer:
         return torch.where(dropped, torch.full_like(sigma, float("nan")), sigma)
 
     def _diverged(self, what: str, learning_rate: float) -> None:
-        latest = self._latest_checkpoint()
+        latest = latest_checkpoint(self.output_dir)
         kept = f"the last good checkpoint is {latest}" if latest else "no checkpoint had been written yet"
         raise TrainingDivergedError(
             f"training diverged at step {self.steps + 1} ({self.images_seen:,} images seen, learning rate"
@@ -482,8 +411,7 @@ class Trainer:
     def _log(self, record: dict) -> None:
         self.records.append(record)
         if self.is_main:
-            with open(self.output_dir / LOG, "a") as log:
-                log.write(json.dumps(record) + "\n")
+            append_log(self.output_dir, record)
 
     # --- validation --------------------------------------------------------------------------------
 
@@ -492,41 +420,29 @@ class Trainer:
         self._last_validation_at = self.images_seen
         value = None
         if self.is_main and self.validation_images:
-            from .evaluation import AVERAGE, TASK_PROTOCOLS, Method, evaluate, protocol_conditions
+            from .baselines import Method
+            from .evaluation import evaluate
+            from .protocols import protocol_for_task
 
             model = self._bare_model()
-            protocol = TASK_PROTOCOLS[model.config.task]
-            report = evaluate([Method.from_model(model, "model")], self.validation_images, protocol,
+            protocol = protocol_for_task(model.config.task)
+            report = evaluate([Method.from_model(model, "model")], self.validation_images, protocol.name,
                               seed=self.config.seed, with_ssim=False, progress=False)
             self._train_mode(model)
-            per_condition = {c: report.summary("model", c)["mean"] for c in protocol_conditions(protocol)}
-            # the chapter's five-output average; other protocols: the mean over their conditions
-            per_condition[AVERAGE] = (report.summary("model", AVERAGE)["mean"] if protocol == "seed"
-                                      else sum(per_condition.values()) / len(per_condition))
-            value = per_condition[AVERAGE]
+            per_condition = {column: report.summary("model", column)["mean"] for column in report.columns}
+            # the protocol's headline (the chapter's five-output average for `restore`) selects the best model
+            value = per_condition[protocol.headline]
             record = {"images_seen": self.images_seen, "steps": self.steps, "validation_psnr": value,
-                      "validation_psnr_per_condition": per_condition}
+                      "validation_psnr_per_condition": per_condition, "validation_protocol": protocol.name,
+                      "validation_metric": protocol.headline_label}
             self._log(record)
             if self.best_validation_psnr is None or value > self.best_validation_psnr:
                 self.best_validation_psnr = value
-                self._save_model(self.output_dir / "best")
+                self._save_model(self.output_dir / BEST)
         self.accelerator.wait_for_everyone()
         return value
 
     # --- checkpoints -------------------------------------------------------------------------------
-
-    def _checkpoints_dir(self) -> Path:
-        return self.output_dir / CHECKPOINTS
-
-    def _latest_checkpoint(self) -> Path | None:
-        pointer = self._checkpoints_dir() / LATEST_POINTER
-        if pointer.is_file():
-            candidate = self._checkpoints_dir() / pointer.read_text().strip()
-            if (candidate / STATE_FILE).is_file():
-                return candidate
-        # no (valid) pointer: the newest complete checkpoint folder, if any
-        complete = sorted(path for path in self._checkpoints_dir().glob("images-*") if (path / STATE_FILE).is_file())
-        return complete[-1] if complete else None
 
     def _model_for_saving(self) -> DenoisingAutoencoder:
         model = self._bare_model()
@@ -535,94 +451,24 @@ class Trainer:
         return model
 
     def _save_model(self, folder: Path) -> Path:
-        model = self._model_for_saving()
-        staging = folder.with_name(folder.name + ".tmp")
-        shutil.rmtree(staging, ignore_errors=True)
-        model.save_pretrained(staging)
-        shutil.rmtree(folder, ignore_errors=True)
-        staging.rename(folder)
-        return folder
+        return save_model_folder(self._model_for_saving(), folder)
 
     def save_checkpoint(self) -> Path:
-        """Write the full training state atomically; returns the checkpoint folder."""
-        accelerator = self.accelerator
-        name = f"images-{self.images_seen:012d}"
-        final = self._checkpoints_dir() / name
-        staging = self._checkpoints_dir() / f".tmp-{name}"
-        accelerator.wait_for_everyone()
-        if self.is_main:
-            shutil.rmtree(staging, ignore_errors=True)
-            staging.mkdir(parents=True)
-        accelerator.wait_for_everyone()
-        # every process saves its own data position (processes may hold different file counts, so
-        # their epochs can drift apart by one)
-        torch.save({"epoch": self.epoch, "loader": self.loader.state_dict()},
-                   staging / f"data_state_rank{accelerator.process_index}.pt")
-        accelerator.wait_for_everyone()
-        if self.is_main:
-            self._model_for_saving().save_pretrained(staging / "model")
-            torch.save(self.optimizer.state_dict(), staging / "optimizer.pt")
-            if accelerator.scaler is not None:  # fp16 loss scaling
-                torch.save(accelerator.scaler.state_dict(), staging / "scaler.pt")
-            torch.save({"cpu": torch.get_rng_state(),
-                        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []},
-                       staging / "rng_state.pt")
-            state = {
-                "images_seen": self.images_seen,
-                "steps": self.steps,
-                "best_validation_psnr": self.best_validation_psnr,
-                "num_processes": accelerator.num_processes,
-                "elapsed_seconds": self._elapsed(),
-            }
-            # the state file is written last: a folder without it is incomplete
-            (staging / STATE_FILE).write_text(json.dumps(state, indent=2))
-            shutil.rmtree(final, ignore_errors=True)
-            staging.rename(final)
-            pointer = self._checkpoints_dir() / LATEST_POINTER
-            pointer_staging = pointer.with_name(LATEST_POINTER + ".tmp")
-            pointer_staging.write_text(name)
-            os.replace(pointer_staging, pointer)
-            self._prune_checkpoints(keep=final)
-            if self.records:
-                self._plot()
-        accelerator.wait_for_everyone()
-        return final
-
-    def _prune_checkpoints(self, keep: Path) -> None:
-        complete = sorted(path for path in self._checkpoints_dir().glob("images-*") if path.is_dir())
-        for old in complete[: max(0, len(complete) - self.config.keep_checkpoints)]:
-            if old != keep:
-                shutil.rmtree(old, ignore_errors=True)
+        """Write the full training state atomically (:func:`hfdae.runs.write_checkpoint`); returns its folder."""
+        state = {"images_seen": self.images_seen, "steps": self.steps, "best_validation_psnr": self.best_validation_psnr,
+                 "elapsed_seconds": self._elapsed()}
+        data_state = {"epoch": self.epoch, "loader": self.loader.state_dict()}
+        return write_checkpoint(self.accelerator, self.output_dir, state, self._model_for_saving().config, data_state,
+                                keep=self.config.keep_checkpoints, on_written=self._plot if self.records else None)
 
     def _load_checkpoint(self) -> None:
-        checkpoint = self._latest_checkpoint()
-        state = json.loads((checkpoint / STATE_FILE).read_text())
-        if state["num_processes"] != self.accelerator.num_processes:
-            raise RuntimeError(
-                f"{checkpoint} was written by {state['num_processes']} process(es); resume it with the same number"
-                f" (this run has {self.accelerator.num_processes})"
-            )
-        from safetensors.torch import load_file
-
-        model = self._bare_model()
-        weights = load_file(checkpoint / "model" / "model.safetensors", device=str(self.accelerator.device))
-        missing, unexpected = model.load_state_dict(weights, strict=False)
-        if missing or unexpected:
-            raise RuntimeError(f"{checkpoint}: checkpoint does not match the model: missing {missing}, unexpected {unexpected}")
-        self.optimizer.load_state_dict(torch.load(checkpoint / "optimizer.pt", weights_only=True,
-                                                  map_location=self.accelerator.device))
-        if self.accelerator.scaler is not None and (checkpoint / "scaler.pt").is_file():
-            self.accelerator.scaler.load_state_dict(torch.load(checkpoint / "scaler.pt", weights_only=True))
-        rng = torch.load(checkpoint / "rng_state.pt", weights_only=True)
-        torch.set_rng_state(rng["cpu"])
-        if rng["cuda"] and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(rng["cuda"])
-        data_state = torch.load(checkpoint / f"data_state_rank{self.accelerator.process_index}.pt", weights_only=True)
+        checkpoint = latest_checkpoint(self.output_dir)
+        state, data_state = read_checkpoint(self.accelerator, checkpoint, self._bare_model(), self.optimizer)
         self.images_seen = state["images_seen"]
         self.steps = state["steps"]
         self.epoch = data_state["epoch"]
         # best/ may have been written after this checkpoint: its own record of its PSNR wins
-        best_config = self.output_dir / "best" / "config.json"
+        best_config = self.output_dir / BEST / "config.json"
         best_summary = json.loads(best_config.read_text()).get("training_summary") if best_config.is_file() else None
         self.best_validation_psnr = (best_summary or {}).get("best_validation_psnr", state["best_validation_psnr"])
         self._elapsed_before_resume = state.get("elapsed_seconds", 0.0)
@@ -630,15 +476,11 @@ class Trainer:
         self.dataset.set_epoch(self.epoch)
         self.loader.load_state_dict(data_state["loader"])
         if self.is_main:  # records written after the checkpoint will be written again: drop them
-            self.records = self._read_log(up_to=self.images_seen)
-            staging = self.output_dir / (LOG + ".tmp")
-            staging.write_text("".join(json.dumps(record) + "\n" for record in self.records))
-            os.replace(staging, self.output_dir / LOG)
+            self.records = [record for record in read_log(self.output_dir, missing_ok=True)
+                            if record["images_seen"] <= self.images_seen]
+            rewrite_log(self.output_dir, self.records)
         self.accelerator.wait_for_everyone()
         logger.info("resumed %s at %d images seen", checkpoint, self.images_seen)
-
-    def _read_log(self, up_to: int) -> list[dict]:
-        return [record for record in read_log(self.output_dir, missing_ok=True) if record["images_seen"] <= up_to]
 
     # --- the end -----------------------------------------------------------------------------------
 
@@ -673,13 +515,13 @@ class Trainer:
     def _plot(self) -> None:
         from .plots import learning_curve
 
-        learning_curve(self.records, self.output_dir / "learning_curve.png", title=str(self.output_dir.name))
+        learning_curve(self.records, self.output_dir / LEARNING_CURVE, title=str(self.output_dir.name))
 
     def _finish(self) -> TrainingResult:
         accelerator = self.accelerator
         accelerator.wait_for_everyone()
-        final = self.output_dir / "final"
-        best = self.output_dir / "best"
+        final = self.output_dir / FINAL
+        best = self.output_dir / BEST
         if self.is_main:
             self._save_model(final)
             if not best.exists():  # no validation images: the best is the final model
@@ -727,19 +569,13 @@ class _IntervalStats:
         }
 
 
-def read_log(run_dir: str | Path, missing_ok: bool = False) -> list[dict]:
-    """The records of a training run's ``log.jsonl``, in order: one per log interval (``images_seen``,
-    ``loss`` and its parts, ``learning_rate``, ``images_per_second``...) and one per validation
-    (``validation_psnr``). A folder without a log raises ``FileNotFoundError`` naming the file, or gives
-    ``[]`` with ``missing_ok``."""
-    path = Path(run_dir) / LOG
-    if not path.is_file():
-        if missing_ok:
-            return []
-        raise FileNotFoundError(f"{path}: no training log here (is {run_dir} a training run folder?)")
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
-
 def train(config: TrainingConfig, resume: bool = False, overwrite: bool = False) -> TrainingResult:
     """Train a model; see :class:`Trainer`."""
     return Trainer(config, resume=resume, overwrite=overwrite).train()
+
+
+def finetune(parent: str | os.PathLike, task: str, data: str, output_dir: str, resume: bool = False,
+             overwrite: bool = False, **options: Any) -> TrainingResult:
+    """Fine-tune ``parent`` for ``task``: :func:`train` of :func:`hfdae.training_config.finetune_config` (see it for
+    the options); ``final/`` and ``best/`` model folders land in ``output_dir``."""
+    return train(finetune_config(parent, task, data, output_dir, **options), resume=resume, overwrite=overwrite)

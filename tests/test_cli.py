@@ -10,9 +10,69 @@ from hfdae.samples import write_sample_folder
 from conftest import make_model
 
 
-def test_console_script_help_runs():
+import time
+
+import pytest
+
+from hfdae.cli import build_parser
+
+COMMANDS = sorted(build_parser()._subparsers._group_actions[0].choices)
+
+
+def test_console_script_help_runs_at_once():
+    started = time.perf_counter()
     result = subprocess.run([sys.executable, "-m", "hfdae.cli", "--help"], capture_output=True, text=True, check=True)
+    seconds = time.perf_counter() - started
     assert "demo" in result.stdout and "denoise" in result.stdout
+    assert seconds < 1.5, f"hfdae --help took {seconds:.2f} s"
+
+
+def test_every_command_s_help_imports_neither_torch_nor_transformers():
+    """The parser takes its defaults from the library's light registries; the heavy libraries load only when a
+    command runs."""
+    code = ("import sys, contextlib, io\n"
+            "from hfdae.cli import main\n"
+            f"for command in {COMMANDS!r}:\n"
+            "    with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):\n"
+            "        main([command, '--help'])\n"
+            "heavy = sorted(name for name in ('torch', 'transformers', 'numpy', 'gradio') if name in sys.modules)\n"
+            "print(heavy)\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
+
+
+def test_export_without_the_onnx_extra_says_how_to_get_it(tmp_path, capsys, monkeypatch):
+    make_model("small", images_seen=1).save_pretrained(tmp_path / "model")
+    monkeypatch.setitem(sys.modules, "onnx", None)  # as if the onnx extra were not installed
+    assert main(["export", str(tmp_path / "model"), "--onnx", str(tmp_path / "model.onnx")]) == 2
+    error = capsys.readouterr().err
+    assert "pip install 'hfdae[onnx]'" in error and "Traceback" not in error
+    assert not (tmp_path / "model.onnx").exists()
+
+
+def test_zoo_command_says_where_each_model_loads_from(capsys):
+    assert main(["zoo"]) == 0
+    output = capsys.readouterr().out
+    assert "| colour | flagship | restore | embedded in the package |" in output
+
+
+def test_the_demo_panel_title_names_no_absolute_path(tmp_path):
+    from hfdae.demo import model_label
+
+    make_model("small").save_pretrained(tmp_path / "run" / "best")
+    model = hfdae_load(tmp_path / "run" / "best")
+    assert model_label(model) == "run/best"
+    assert model_label(hfdae_load("default")) == "default (embedded)"
+
+
+def hfdae_load(source):
+    import warnings
+
+    import hfdae
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return hfdae.load_model(source)
 
 
 def test_demo_writes_panels_and_prints_a_psnr_table(tmp_path, capsys):
@@ -72,8 +132,6 @@ def test_presets_table(capsys):
 
 
 def test_denoise_noise_level_auto_reports_the_estimate_and_sigma_is_in_255_units(tmp_path, capsys):
-    import pytest
-
     from hfdae.cli import _noise_level_argument
 
     model = make_model("small", space_to_depth_factor=2, noise_level_input=True, images_seen=1)

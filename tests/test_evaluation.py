@@ -6,12 +6,25 @@ import torch
 from torchmetrics.functional.image import peak_signal_noise_ratio, structural_similarity_index_measure
 
 from hfdae.cli import main
-from hfdae.evaluation import AVERAGE, CHAPTER_CONDITIONS, Method, build_method, degraded_cases, evaluate
+from pathlib import Path
+
+from hfdae.evaluation import (
+    AVERAGE,
+    CHAPTER_CONDITIONS,
+    EvaluationReport,
+    Method,
+    MethodRow,
+    build_method,
+    degraded_cases,
+    evaluate,
+)
 from hfdae.metrics import psnr, ssim
 from hfdae.processing import array_to_tensor, save_image
 from hfdae.samples import sample_image
 
 from conftest import make_model
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
@@ -38,8 +51,8 @@ def test_protocols_are_deterministic(protocol, clean_images):
     first = evaluate(methods, clean_images[:2], protocol, sigmas=(25,), progress=False).to_dict()
     second = evaluate(methods, clean_images[:2], protocol, sigmas=(25,), progress=False).to_dict()
     for method in first["methods"]:
-        for condition, metrics in first["methods"][method].items():
-            assert metrics["psnr"]["per_image"] == second["methods"][method][condition]["psnr"]["per_image"]
+        for condition, metrics in first["methods"][method]["results"].items():
+            assert metrics["psnr"]["per_image"] == second["methods"][method]["results"][condition]["psnr"]["per_image"]
 
 
 def test_seed_protocol_has_five_outputs_and_their_average(clean_images):
@@ -126,6 +139,43 @@ def test_evaluate_command_reports_unreadable_images_and_writes_results(tmp_path,
     results = json.loads((output / "results.json").read_text())
     assert results["unreadable"] == ["zz_broken.png"] and sorted(results["images"]) == ["chelsea.png", "coffee.png"]
     method = results["methods"][str(tmp_path / "model")]
-    assert set(method["gaussian"]["psnr"]) == {"mean", "std", "per_image"}
+    assert (method["kind"], method["source"]) == ("model", str(tmp_path / "model"))
+    assert results["methods"]["input (no restoration)"]["kind"] == "input"  # given and a default: one row
+    assert len(results["methods"]) == 2
+    assert set(method["results"]["gaussian"]["psnr"]) == {"mean", "std", "per_image"}
+    assert results["headline"] == {"column": "average", "label": "five-output average"}
     assert (output / "results.md").exists() and (output / "detail_panel.png").exists()
     assert (output / "psnr_heatmap.png").exists()
+
+
+def test_results_rows_say_what_they_are_and_round_trip(tmp_path, clean_images):
+    model = make_model("small").eval()
+    methods = [Method.from_model(model, "mine", source="zoo-name"), build_method("input")]
+    report = evaluate(methods, clean_images[:2], "awgn", sigmas=(25,), progress=False)
+    loaded = EvaluationReport.load(report.save(tmp_path / "eval"))
+    assert loaded.rows == {"mine": MethodRow("model", "zoo-name"), "input (no restoration)": MethodRow("input", "input")}
+    assert loaded.values == report.values
+    assert loaded.summary("mine", "sigma25") == report.summary("mine", "sigma25")
+    assert loaded.methods_of_kind("model") == ["mine"]
+
+
+def test_results_of_the_format_before_rows_had_a_kind_still_read():
+    """The committed zoo evaluations were written before rows carried kind and source."""
+    path = REPO_ROOT / "zoo" / "colour" / "eval-awgn-cbsd68.json"
+    content = json.loads(path.read_text())
+    assert "format" not in content  # the old format, as committed
+    report = EvaluationReport.load(path)
+    kinds = {name: report.row(name).kind for name in report.values}
+    assert kinds["input (no restoration)"] == "input"
+    assert kinds["DnCNN (dncnn_color_blind)"] == "baseline" and report.row("FFDNet (ffdnet_color)").source == "ffdnet"
+    assert "runs/zoo-colour-stage4/best" in report.methods_of_kind("model")
+    stored = content["methods"]["runs/zoo-colour-stage4/best"]["sigma25"]["psnr"]
+    assert report.summary("runs/zoo-colour-stage4/best", "sigma25")["mean"] == pytest.approx(stored["mean"], abs=1e-12)
+
+
+def test_a_results_file_that_is_not_one_is_named(tmp_path):
+    (tmp_path / "results.json").write_text(json.dumps({"protocol": "seed"}))
+    with pytest.raises(ValueError, match="missing data, images, conditions, methods"):
+        EvaluationReport.load(tmp_path)
+    with pytest.raises(FileNotFoundError, match="no such evaluation file"):
+        EvaluationReport.load(tmp_path / "elsewhere.json")

@@ -6,14 +6,16 @@ import pytest
 import torch
 
 import hfdae
-import hfdae.hub
 from hfdae import DenoisingAutoencoder
+from hfdae.cards import render_model_card
 from hfdae.cli import main
 from hfdae.evaluation import Method, evaluate
-from hfdae.finetuning import convert_upsampling, finetune, finetune_config, task_degradation, widen_input_channels
+from hfdae.finetuning import convert_upsampling, widen_input_channels
 from hfdae.processing import array_to_tensor, save_image
+from hfdae.protocols import get_protocol, task_degradation
 from hfdae.samples import SAMPLE_NAMES, sample_image
-from hfdae.training import Trainer
+from hfdae.training import Trainer, finetune
+from hfdae.training_config import finetune_config
 
 from conftest import PRESETS, make_model
 from test_training import tiny_config
@@ -67,14 +69,23 @@ def test_finetuning_for_inpainting_beats_the_parent_and_records_the_lineage(pare
     tuned = DenoisingAutoencoder.from_pretrained(result.final_model)
     original = DenoisingAutoencoder.from_pretrained(parent)
     assert tuned.config.task == "inpaint" and tuned.config.extra_input_channels == 1
-    assert tuned.config.lineage[0] == {"model": str(parent), "task": "restore", "images_seen": 192,
+    assert tuned.config.lineage[0] == {"model": str(parent), "task": "restore", "images_seen": 192, "source": "folder",
                                        "description": original.config.training_summary["description"]}
     assert tuned.config.images_seen == 160
     assert tuned.config.training_summary["init_from"] == str(parent)
     _, held_out = photos
     assert _task_psnr(tuned, held_out, "inpaint") > _task_psnr(original, held_out, "inpaint") + 0.5
-    card = str(hfdae.hub.render_model_card(result.final_model))  # the card shows the lineage
-    assert f"| fine-tuned from | `{parent}` (task restore, 192 images seen" in card
+    card = render_model_card(result.final_model)  # the card shows the lineage, without the parent's local path
+    text = str(card)
+    assert "| fine-tuned from | an earlier training run (task restore, 192 images seen" in text
+    tables = text.split("<details>")[0]  # (the verbatim training_config.yaml below keeps the run's own paths)
+    assert str(parent) not in tables and str(photos[0]) not in tables
+    assert card.data.datasets is None  # a local folder is no Hub dataset
+    # the validation metric is the inpainting protocol's, not the chapter's five-output average
+    assert get_protocol('inpaint').headline_label in text and "five-output average" not in text
+    assert "extra_inputs=mask" in text and "hfdae denoise" not in text  # its usage gives the mask
+    assert "--protocol inpaint" in text and "--protocol seed" not in text
+    card = text
     assert "160 training images (352 with those its parents saw) is fewer than the chapter's 2 M" in card
     headline = next(line for line in card.splitlines() if line.startswith("- **Trained on**"))
     assert headline.startswith("- **Trained on** 160 image crops") and headline.endswith("(352 with those its parents saw).")

@@ -7,7 +7,7 @@
 - Download: a real Hub mirror, ``olah`` in offline mode, serves local git repos on 127.0.0.1; child
   processes load by repo id over HTTP, by ``trust_remote_code`` with hfdae made unimportable, and from
   the Hugging Face cache with ``HF_HUB_OFFLINE=1``.
-- Cards: rendered cards parse with ``ModelCard.load`` and their ``model-index`` equals the evaluation files.
+- The folders' cards: tests/test_cards.py (whose run and evaluation fixtures these tests share).
 """
 
 from __future__ import annotations
@@ -31,14 +31,13 @@ import pytest
 import torch
 import yaml
 from huggingface_hub import ModelCard, constants
-from huggingface_hub.repocard_data import model_index_to_eval_results
 
 import hfdae
 from hfdae import hub
 from hfdae.cli import main as cli_main
-from hfdae.evaluation import CHAPTER_CONDITIONS, EvaluationReport
 
 from conftest import make_model
+from test_cards import _assert_model_index_matches, evaluations, run_dir  # noqa: F401  (fixtures)
 
 # huggingface_hub 2.4's LFS upload passes a file as `data=`, which httpx2 deprecates: not ours to fix
 pytestmark = pytest.mark.filterwarnings("ignore:Use 'content=<...>' to upload raw bytes:DeprecationWarning")
@@ -46,157 +45,6 @@ pytestmark = pytest.mark.filterwarnings("ignore:Use 'content=<...>' to upload ra
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "hf_test_write_token"
 REMOTE_CODE = {"configuration_hfdae.py", "modeling_hfdae.py", "blocks.py"}
-
-
-# --- a small trained-looking run, its evaluations ---------------------------------------------------------
-
-
-def _evaluation(protocol: str, model_label: str, data: str = "/data/test/TinySet", images=("a", "b")):
-    """An EvaluationReport as `hfdae evaluate` makes it, with made-up but distinct values."""
-    conditions = list(CHAPTER_CONDITIONS) if protocol == "seed" else ["sigma15", "sigma25", "sigma50"]
-    report = EvaluationReport(protocol, data, list(images), conditions=conditions, machine="CPU test (1 thread)")
-    methods = {model_label: 30.0, "input (no restoration)": 20.0, "BM3D": 25.0}
-    for number, (method, base) in enumerate(methods.items()):
-        report.values[method] = {}
-        for index, condition in enumerate(conditions):
-            if method == "input (no restoration)" and condition == "identity":
-                continue
-            entry = {"psnr": {name: base + index + 0.123 * (position + 1) + 0.01 * number
-                              for position, name in enumerate(images)},
-                     "seconds": {name: 0.01 for name in images}}
-            if protocol == "seed":
-                entry["ssim"] = {name: 0.5 + 0.01 * index + 0.001 * position for position, name in enumerate(images)}
-            report.values[method][condition] = entry
-        if protocol == "seed" and "identity" in report.values[method]:
-            report.values[method]["average"] = {
-                metric: {name: sum(report.values[method][c][metric][name] for c in conditions) / 5 for name in images}
-                for metric in ("psnr", "ssim")}
-    return report
-
-
-@pytest.fixture
-def run_dir(tmp_path) -> Path:
-    """A run folder as hfdae.training writes it: best/ and final/, log.jsonl, training_config.yaml, curve."""
-    from PIL import Image
-
-    run = tmp_path / "run-tiny"
-    model = make_model("small")
-    model.config.images_seen = 4_800
-    model.config.lineage = [{"model": "parent/dae", "task": "restore", "images_seen": 3_000, "description": "base"}]
-    model.config.training_summary = {
-        "description": "tiny test run", "data": "/data/train/TinyTrain", "data_split": "train", "crop_size": 32,
-        "degradations": "chapter", "optimizer": "adam", "schedule": "cosine", "schedule_rates": None,
-        "learning_rate": 0.001, "batch_size": 4, "images_seen": 4_800, "mixed_precision": "no",
-        "hardware": "CPU (test, 2 cores)", "processes": 1, "wall_seconds": 125.0, "best_validation_psnr": 27.5,
-        "seed": 0,
-    }
-    model.save_pretrained(run / "best")
-    model.save_pretrained(run / "final")
-    records = [{"images_seen": 1600 * step, "steps": 400 * step, "loss": 5.0 / step, "stage": 0,
-                "learning_rate": 1e-3} for step in (1, 2, 3)]
-    records.append({"images_seen": 4800, "steps": 1200, "validation_psnr": 27.5,
-                    "validation_psnr_per_condition": {"gaussian": 25.0, "average": 27.5}})
-    (run / "log.jsonl").write_text("".join(json.dumps(record) + "\n" for record in records))
-    (run / "training_config.yaml").write_text(yaml.safe_dump({
-        "output_dir": str(run), "model": {"preset": "small"},
-        "data": {"source": "/data/train/TinyTrain", "crop_size": 32, "degradations": "chapter"},
-        "optimizer": {"name": "adam", "betas": [0.9, 0.999], "eps": 1e-8, "weight_decay": 0.0},
-        "schedule": {"name": "cosine", "learning_rate": 0.001, "warmup_images": 100, "final_learning_rate": 1e-5},
-        "batch_size": 4, "max_images": 4800, "mixed_precision": "auto", "channels_last": True, "seed": 0}))
-    Image.new("RGB", (8, 8), (200, 30, 30)).save(run / "learning_curve.png")
-    return run
-
-
-@pytest.fixture
-def evaluations(tmp_path, run_dir) -> list[Path]:
-    label = str(run_dir / "best")
-    return [_evaluation("seed", label).save(tmp_path / "eval-seed"),
-            _evaluation("awgn", label).save(tmp_path / "eval-awgn")]
-
-
-def _assert_model_index_matches(card: ModelCard, evaluation_paths: list[Path], method: str | None = None) -> None:
-    _, results = model_index_to_eval_results(card.data.to_dict()["model-index"])
-    found = [(result.dataset_config, result.metric_type, result.metric_value) for result in results]
-    assert len(found) == len({key[:2] for key in found})  # one entry per protocol-condition and metric
-    expected, images = {}, {}
-    # where several files evaluate the same protocol and condition, the one over the most images counts
-    for path in sorted(evaluation_paths, key=lambda path: len(json.loads(Path(path).read_text())["images"])):
-        evaluation = json.loads(Path(path).read_text())
-        row = method or next(name for name in evaluation["methods"] if not hub._is_baseline(name))
-        for condition, metrics in evaluation["methods"][row].items():
-            expected[(f"{evaluation['protocol']}-{condition}", "psnr")] = round(metrics["psnr"]["mean"], 2)
-            if "ssim" in metrics:
-                expected[(f"{evaluation['protocol']}-{condition}", "ssim")] = round(metrics["ssim"]["mean"], 4)
-    assert {key[:2]: key[2] for key in found} == expected
-
-
-# --- model cards ---------------------------------------------------------------------------------------------
-
-
-def test_card_metadata_and_sections_come_from_the_files(tmp_path, run_dir, evaluations):
-    card = hub.render_model_card(run_dir / "best", evaluations=evaluations, repo_id="me/tiny-dae")
-    card.save(tmp_path / "README.md")
-    loaded = ModelCard.load(tmp_path / "README.md")
-    data = loaded.data
-    assert data.library_name == "hfdae" and data.license == "apache-2.0" and data.pipeline_tag == "image-to-image"
-    assert {"image-denoising", "autoencoder", "hfdae"} <= set(data.tags)
-    assert data.datasets == ["TinyTrain", "TinySet"]
-    _assert_model_index_matches(loaded, evaluations)
-    text = loaded.text
-    for expected in ("import hfdae", 'AutoModel.from_pretrained("me/tiny-dae")', "trust_remote_code=True",
-                     "`small`", "4,800", "2.1 min", "CPU (test, 2 cores)", "cosine from 0.001 to 1e-05",
-                     "salt_pepper", "![Learning curve", "learning_curve.png", "| 4,800 | 25.00 | 27.50 |",
-                     "synthetic", "Real camera noise", "Forsyth", "U-Net", "Deep Residual Learning", "DnCNN",
-                     "BM3D", "`seed` protocol", "`awgn` protocol", r"mean(\|R\|)",
-                     "| fine-tuned from | `parent/dae` (task restore, 3,000 images seen: base) |"):
-        assert expected in text, expected
-    # baselines are in the tables, never in model-index
-    assert "input (no restoration)" in text
-    assert all(result.dataset_config.split("-")[0] in ("seed", "awgn") for result in
-               model_index_to_eval_results(data.to_dict()["model-index"])[1])
-    assert "UNTRAINED" not in text
-    assert "Notes and reproduction" not in text
-
-
-def test_card_notes_are_rendered_verbatim(tmp_path, run_dir):
-    notes = tmp_path / "notes.md"
-    notes.write_text("Trained with:\n\n```bash\nhfdae train --config configs/zoo-colour.yaml\n```\n")
-    card = hub.render_model_card(run_dir / "best", notes=notes)
-    assert "## Notes and reproduction\n\nTrained with:\n\n```bash\nhfdae train --config configs/zoo-colour.yaml\n```" \
-        in str(card)
-
-
-def test_card_of_the_shipped_zoo_model_matches_its_published_results(tmp_path):
-    """zoo/colour (the embedded default) with the `hfdae evaluate` outputs it carries (both protocols)."""
-    folder = REPO_ROOT / "zoo" / "colour"
-    evaluation_paths = sorted(folder.glob("eval-*.json"))
-    assert {json.loads(path.read_text())["protocol"] for path in evaluation_paths} >= {"seed", "awgn"}
-    row = "runs/zoo-colour-stage4/best"  # its evaluations also hold its earlier stages (zoo/train.sh colour)
-    card = hub.render_model_card(folder, evaluations=evaluation_paths, learning_curve=folder / "learning_curve.png",
-                                 card_dir=tmp_path, repo_id="hfdae/hfdae-colour", model_method=row)
-    card.save(tmp_path / "README.md")
-    loaded = ModelCard.load(tmp_path / "README.md")
-    _assert_model_index_matches(loaded, evaluation_paths, method=row)
-    _assert_model_index_matches(ModelCard.load(folder / "README.md"), evaluation_paths, method=row)  # the committed card too
-    assert "DnCNN (dncnn_color_blind)" in loaded.text and "FFDNet" in loaded.text
-    # links are relative to where the card is saved
-    assert os.path.relpath(folder / "learning_curve.png", tmp_path) in loaded.text
-    # the embedded default is this model
-    assert (hfdae.inference.DEFAULT_MODEL_DIR / "model.safetensors").read_bytes() == \
-        (folder / "model.safetensors").read_bytes()
-
-
-def test_card_says_when_the_model_is_untrained_and_asks_which_row_is_the_model(tmp_path):
-    make_model("small").save_pretrained(tmp_path / "untrained")
-    card = hub.render_model_card(tmp_path / "untrained")
-    assert "UNTRAINED" in card.text and "model-index" not in str(card)
-    report = _evaluation("awgn", "first/model")
-    report.values["second/model"] = report.values["first/model"]
-    path = report.save(tmp_path / "two-models")
-    with pytest.raises(ValueError, match="cannot tell which row"):
-        hub.render_model_card(tmp_path / "untrained", evaluations=[path])
-    card = hub.render_model_card(tmp_path / "untrained", evaluations=[path], model_method="second/model")
-    _assert_model_index_matches(card, [path], method="second/model")
 
 
 # --- the Hub folder ------------------------------------------------------------------------------------------
@@ -483,9 +331,9 @@ def test_push_uploads_exactly_the_folder_in_one_commit(tmp_path, fake_hub, run_d
     assert fake_hub.commits[1]["revision"] == "experiment" and "experiment" in fake_hub.repos["me/tiny-dae"]["branches"]
 
 
-def test_model_push_to_hub_writes_safetensors_card_and_code(fake_hub, tmp_path):
+def test_push_model_writes_safetensors_card_and_code(fake_hub, tmp_path):
     model = make_model("small")
-    info = model.push_to_hub("me/pushed", create_pr=False, commit_message="first")
+    info = hub.push_model(model, "me/pushed", create_pr=False, commit_message="first")
     commit = fake_hub.commits[-1]
     assert set(commit["files"]) == {"config.json", "model.safetensors", "README.md"} | REMOTE_CODE
     assert commit["summary"] == "first" and info.oid

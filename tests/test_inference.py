@@ -209,3 +209,24 @@ def test_self_ensemble_transforms_the_noise_map_with_the_image():
                 expected += (out.flip(-1) if flip else out) / 8
     actual = restore(model, images, self_ensemble=True, noise_level=level, precision="fp32", fast=False)
     torch.testing.assert_close(actual, expected.clamp(0, 1))
+
+
+# --- precision ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("native", "expected"), [(False, "fp32"), (True, "bf16")])
+def test_auto_precision_uses_bf16_only_where_native(monkeypatch, native, expected):
+    from hfdae.inference import inference_precision
+
+    monkeypatch.setattr("hfdae.inference._cpu_has_native_bf16", lambda: native)
+    assert inference_precision("auto", torch.device("cpu")) == expected
+    assert inference_precision("fp32", torch.device("cpu")) == "fp32"
+    with pytest.raises(ValueError, match="precision='fp16'"):
+        inference_precision("fp16", torch.device("cpu"))
+
+
+def test_bf16_restore_stays_close_to_fp32():
+    model = make_model("small", predict_residual=True).eval()
+    images = torch.rand(1, 3, 32, 32)
+    difference = (hfdae.restore(model, images, precision="bf16") - hfdae.restore(model, images, precision="fp32")).abs()
+    assert 0 < difference.max() < 0.05  # bf16 really ran (not identical) and stays close

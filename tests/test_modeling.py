@@ -268,25 +268,54 @@ def test_auto_classes_are_registered():
     assert isinstance(AutoModel.from_config(config), DenoisingAutoencoder)
 
 
-def test_modeling_files_are_self_contained():
-    """configuration/blocks/modeling import only torch, transformers and each other (trust_remote_code)."""
+MODEL_FILES = ("configuration_hfdae.py", "blocks.py", "modeling_hfdae.py")
+
+
+def _imported_modules(source: str) -> set[str]:
+    """Every module a file imports, anywhere in it (function bodies too); relative ones as ``.name``."""
     import ast
+
+    modules = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            modules |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            prefix = "." * node.level
+            if node.module is None:  # `from . import x` imports the sibling x
+                modules |= {prefix + alias.name for alias in node.names}
+            else:
+                modules.add(prefix + node.module)
+    return modules
+
+
+def _outside_the_model_files(modules: set[str]) -> set[str]:
+    import sys
+
+    siblings = {"." + name.removesuffix(".py") for name in MODEL_FILES}
+    allowed_roots = {"torch", "transformers", "safetensors"} | set(sys.stdlib_module_names)
+    return {module for module in modules
+            if module not in siblings and (module.startswith(".") or module.split(".")[0] not in allowed_roots)}
+
+
+def test_modeling_files_are_self_contained():
+    """configuration/blocks/modeling import only torch, transformers, safetensors, the standard library and each
+    other (trust_remote_code uploads exactly these three files); relative and function-level imports included."""
     from pathlib import Path
 
     import hfdae
 
     package = Path(hfdae.__file__).parent
-    allowed = {"torch", "transformers", "safetensors", "__future__", "dataclasses", "typing", "math", "copy"}
-    for name in ("configuration_hfdae.py", "blocks.py", "modeling_hfdae.py"):
-        tree = ast.parse((package / name).read_text())
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Import):
-                roots = {alias.name.split(".")[0] for alias in node.names}
-            elif isinstance(node, ast.ImportFrom):
-                roots = set() if node.level > 0 else {node.module.split(".")[0]}
-            else:
-                continue
-            assert roots <= allowed, f"{name} imports {roots - allowed}"
+    for name in MODEL_FILES:
+        outside = _outside_the_model_files(_imported_modules((package / name).read_text()))
+        assert not outside, f"{name} imports {sorted(outside)}"
+
+
+@pytest.mark.parametrize("statement", ["from . import hub", "from .hub import push_model", "import numpy",
+                                       "from .. import x", "from .processing import to_tensor"])
+def test_the_self_containment_check_sees_every_kind_of_import(statement):
+    source = f"def push(self):\n    {statement}\n"
+    assert _outside_the_model_files(_imported_modules(source))
+    assert not _outside_the_model_files(_imported_modules("from .blocks import Encoder\nimport torch.nn as nn\n"))
 
 
 # --- the space-to-depth stem and the noise-level input (issue 18) -------------------------------------

@@ -1,43 +1,99 @@
-"""Zoo names: the embedded default, a local zoo folder, then the Hub id."""
+"""The zoo: each entry names its preset and where its weights are; unavailable entries fail at once, saying how."""
 
 from __future__ import annotations
+
+import time
 
 import pytest
 
 import hfdae
 from hfdae import zoo
-from hfdae.inference import DEFAULT_MODEL_DIR
+from hfdae.configuration_hfdae import DenoisingAutoencoderConfig
+from hfdae.protocols import list_tasks
+from hfdae.runs import resolve_model_source
 
 from conftest import make_model
 
+ARCHITECTURE_FIELDS = ("widths", "blocks_per_level", "skip_connections", "residual_connections", "norm", "upsample",
+                       "predict_residual", "colour_space", "extra_input_channels", "space_to_depth_factor",
+                       "noise_level_input")
 
-def test_every_zoo_entry_has_a_hub_id_and_at_most_one_is_embedded():
+
+def test_every_zoo_entry_names_a_preset_a_task_and_where_its_weights_are():
     entries = hfdae.list_zoo()
     assert [entry.name for entry in entries] == list(hfdae.ZOO)
-    assert all(entry.hub_id == f"{zoo.ZOO_HUB_ORGANISATION}/hfdae-{entry.name}" for entry in entries)
-    assert sum(entry.embedded for entry in entries) <= 1
+    assert sum(entry.weights == zoo.EMBEDDED for entry in entries) == 1
+    for entry in entries:
+        assert entry.preset in hfdae.list_presets()
+        assert entry.task in list_tasks()
+        assert entry.weights in (zoo.EMBEDDED, zoo.LOCAL) or entry.hub_id.count("/") == 1
 
 
-def test_names_resolve_to_embedded_then_local_folder_then_hub(tmp_path, monkeypatch):
+@pytest.mark.parametrize("name", list(hfdae.ZOO))
+def test_the_weights_of_an_entry_are_its_preset_s_architecture(name):
+    entry = hfdae.ZOO[name]
+    folder = entry.local_folder()
+    if folder is None:
+        pytest.skip(f"{name} is not on this machine")
+    saved = DenoisingAutoencoderConfig.from_pretrained(folder)
+    expected = DenoisingAutoencoderConfig.from_preset(entry.preset, **entry.overrides)
+    assert {key: getattr(saved, key) for key in ARCHITECTURE_FIELDS} == \
+        {key: getattr(expected, key) for key in ARCHITECTURE_FIELDS}
+    assert saved.task == entry.task
+
+
+def test_a_local_zoo_folder_makes_an_entry_available(tmp_path, monkeypatch):
     monkeypatch.setenv(zoo.ZOO_DIRECTORY_VARIABLE, str(tmp_path))
-    monkeypatch.setitem(zoo.ZOO, "embedded-one", zoo.ZooEntry("embedded-one", "a test entry", embedded=True))
-    other = next(entry.name for entry in hfdae.list_zoo() if not entry.embedded)
-    embedded_dir = tmp_path / "embedded"
-    make_model("small").save_pretrained(embedded_dir)
-    assert zoo.resolve_zoo_name("embedded-one", embedded_dir) == str(embedded_dir)
-    assert zoo.resolve_zoo_name("embedded-one", tmp_path / "no-embedded-model") == hfdae.ZOO["embedded-one"].hub_id
-    assert zoo.resolve_zoo_name(other, DEFAULT_MODEL_DIR) == hfdae.ZOO[other].hub_id
+    other = next(entry for entry in hfdae.list_zoo() if entry.weights == zoo.LOCAL)
+    assert not other.available and other.locate() is None
+    assert other.name not in [entry.name for entry in hfdae.list_zoo(available_only=True)]
     model = make_model("small")
     model.config.images_seen = 7
-    model.save_pretrained(tmp_path / other)
-    assert zoo.resolve_zoo_name(other, DEFAULT_MODEL_DIR) == str(tmp_path / other)
-    assert zoo.resolve_zoo_name("not-a-zoo-name", DEFAULT_MODEL_DIR) is None
-    loaded = hfdae.load_model(other)
-    assert loaded.config.images_seen == 7
+    model.save_pretrained(tmp_path / other.name)
+    assert other.available and other.locate() == str(tmp_path / other.name)
+    assert hfdae.load_model(other.name).config.images_seen == 7
+    # the embedded entry is available everywhere, whatever the zoo folder holds
+    embedded = next(entry for entry in hfdae.list_zoo() if entry.weights == zoo.EMBEDDED)
+    assert embedded.locate() == str(zoo.EMBEDDED_MODEL_DIR) and embedded.available
 
 
-def test_missing_zoo_model_offline_fails_with_the_hub_id(tmp_path, monkeypatch):
+def test_an_unavailable_zoo_model_fails_at_once_saying_how_to_get_it(tmp_path, monkeypatch):
     monkeypatch.setenv(zoo.ZOO_DIRECTORY_VARIABLE, str(tmp_path))
-    other = next(entry.name for entry in hfdae.list_zoo() if not entry.embedded)
-    with pytest.raises(OSError, match=hfdae.ZOO[other].hub_id):
-        hfdae.load_model(other)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)  # not even a reachable-looking Hub may be tried
+    other = next(entry for entry in hfdae.list_zoo() if entry.weights == zoo.LOCAL)
+    started = time.perf_counter()
+    with pytest.raises(zoo.ZooModelUnavailableError) as caught:
+        hfdae.load_model(other.name)
+    assert time.perf_counter() - started < 1.0
+    message = str(caught.value)
+    assert f"zoo model {other.name!r} is not available" in message and zoo.ZOO_DIRECTORY_VARIABLE in message
+    assert f"zoo/{other.name}/" in message and "hfdae.list_zoo()" in message
+
+
+def test_a_published_entry_not_on_this_machine_loads_from_the_hub(tmp_path, monkeypatch):
+    monkeypatch.setenv(zoo.ZOO_DIRECTORY_VARIABLE, str(tmp_path))
+    monkeypatch.setitem(zoo.ZOO, "published", zoo.ZooEntry("published", "small", "restore", "a test", weights="org/dae"))
+    source = resolve_model_source("published")
+    assert (source.kind, source.location, source.folder) == ("zoo", "org/dae", None)
+    with pytest.raises(OSError, match="zoo model 'published', published as Hub repo 'org/dae'.*HF_HUB_OFFLINE"):
+        source.load()  # offline in tests: from the cache only, at once
+
+
+@pytest.mark.parametrize(("source", "kind"), [("default", "default"), ("colour", "zoo"), ("org/model", "hub")])
+def test_model_sources_resolve_in_order(source, kind):
+    assert resolve_model_source(source).kind == kind
+
+
+def test_a_run_folder_resolves_to_its_best_model(tmp_path):
+    make_model("small").save_pretrained(tmp_path / "run" / "best")
+    make_model("small").save_pretrained(tmp_path / "run" / "final")
+    (tmp_path / "run" / "log.jsonl").write_text("")
+    run = resolve_model_source(tmp_path / "run")
+    assert (run.kind, run.folder, run.run_dir) == ("run", tmp_path / "run" / "best", tmp_path / "run")
+    assert resolve_model_source(tmp_path / "run", "final").folder == tmp_path / "run" / "final"
+    inside = resolve_model_source(tmp_path / "run" / "final")
+    assert (inside.kind, inside.run_dir) == ("folder", tmp_path / "run")
+    with pytest.raises(FileNotFoundError, match="no such folder, and not a Hub repo id"):
+        resolve_model_source(tmp_path / "missing")
+    with pytest.raises(FileNotFoundError, match="neither a model folder"):
+        resolve_model_source(tmp_path)

@@ -1,4 +1,4 @@
-"""Training recipes: the configuration of a run (YAML + overrides), optimisers and learning-rate schedules.
+"""The training configuration: a run's settings (YAML + overrides), optimisers and learning-rate schedules.
 
 The chapter's recipe (section 18.4): the loss ``100 mean(R^2) + 30 mean(|R|)``, SGD with a step schedule
 ``[2e-3, 1e-3, 7e-4, 3e-4, 1e-4]`` changing every 100,000 images; momentum 0.9 (Procedure 18.1) and
@@ -11,14 +11,15 @@ from __future__ import annotations
 import copy
 import dataclasses
 import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
-import torch
-import yaml
+from .protocols import list_tasks, protocol_for_task, task_degradation
 
-from .configuration_hfdae import TASKS
+if TYPE_CHECKING:  # this module imports without torch, so that `hfdae train --help` is quick
+    import torch
 
 __all__ = [
     "resolve_mixed_precision",
@@ -35,6 +36,10 @@ __all__ = [
     "parse_override_arguments",
     "CHAPTER_RATES",
     "CHAPTER_IMAGES_PER_STAGE",
+    "FREEZE_CHOICES",
+    "DEFAULT_FINETUNE_LEARNING_RATE",
+    "DEFAULT_FINETUNE_IMAGES",
+    "finetune_config",
 ]
 
 CHAPTER_RATES = (2e-3, 1e-3, 7e-4, 3e-4, 1e-4)
@@ -236,7 +241,7 @@ class TrainingConfig:
              "in [0, 1]"),
             (self.data.validation_images >= 0, "data.validation_images", self.data.validation_images, ">= 0"),
             (self.model.freeze in FREEZE_CHOICES, "model.freeze", self.model.freeze, f"one of {FREEZE_CHOICES}"),
-            (self.model.task in (None, *TASKS), "model.task", self.model.task, f"None or one of {TASKS}"),
+            (self.model.task in (None, *list_tasks()), "model.task", self.model.task, f"None or one of {list_tasks()}"),
         ]
         for ok, name, value, expected in checks:
             if not ok:
@@ -250,6 +255,8 @@ class TrainingConfig:
 
     def save(self, path: str | Path) -> Path:
         """Write the resolved configuration as YAML."""
+        import yaml
+
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
@@ -323,6 +330,8 @@ def load_training_config(path: str | Path | None = None, overrides: dict[str, An
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"{path}: no such training config")
+        import yaml
+
         loaded = yaml.safe_load(path.read_text())
         if not isinstance(loaded, dict):
             raise ValueError(f"{path}: a training config must be a YAML mapping")
@@ -350,6 +359,8 @@ def parse_override_arguments(arguments: Iterable[str]) -> dict[str, Any]:
 
     Values are parsed as YAML (numbers, booleans, lists); keys may use ``-`` or ``_``.
     """
+    import yaml
+
     arguments = list(arguments)
     overrides: dict[str, Any] = {}
     index = 0
@@ -370,21 +381,16 @@ def parse_override_arguments(arguments: Iterable[str]) -> dict[str, Any]:
     return overrides
 
 
-def _cpu_has_native_bf16() -> bool:
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
-
-
 def resolve_mixed_precision(setting: str, use_cpu: bool = False) -> str:
     """Turn ``auto`` into ``bf16`` or ``no`` for this machine; other settings pass through."""
+    import torch
+
+    from .inference import has_native_bf16
+
     if setting != "auto":
         return setting
-    if not use_cpu and torch.cuda.is_available():
-        return "bf16" if torch.cuda.is_bf16_supported() else "no"
-    return "bf16" if _cpu_has_native_bf16() else "no"
+    device = "cuda" if not use_cpu and torch.cuda.is_available() else "cpu"
+    return "bf16" if has_native_bf16(device) else "no"
 
 
 # --- optimisers and schedules ----------------------------------------------------------------------
@@ -392,6 +398,8 @@ def resolve_mixed_precision(setting: str, use_cpu: bool = False) -> str:
 
 def build_optimizer(parameters, recipe: OptimizerRecipe, learning_rate: float) -> torch.optim.Optimizer:
     """The optimiser of a recipe (SGD, SGD with momentum, Adam or AdamW)."""
+    import torch
+
     if recipe.name == "sgd":
         return torch.optim.SGD(parameters, lr=learning_rate, momentum=0.0, weight_decay=recipe.weight_decay)
     if recipe.name == "momentum":
@@ -444,3 +452,62 @@ class LearningRateSchedule:
 def build_schedule(recipe: ScheduleRecipe, max_images: int) -> LearningRateSchedule:
     """The learning-rate schedule of a recipe."""
     return LearningRateSchedule(recipe, max_images)
+
+
+# --- fine-tuning runs --------------------------------------------------------------------------------------
+
+DEFAULT_FINETUNE_LEARNING_RATE = 1e-4
+DEFAULT_FINETUNE_IMAGES = 20_000
+
+
+def finetune_config(
+    parent: str | os.PathLike,
+    task: str,
+    data: str,
+    output_dir: str,
+    learning_rate: float = DEFAULT_FINETUNE_LEARNING_RATE,
+    freeze: str = "none",
+    max_images: int = DEFAULT_FINETUNE_IMAGES,
+    mask_channel: bool | None = None,
+    task_options: dict[str, Any] | None = None,
+    overrides: dict[str, Any] | None = None,
+):
+    """The :class:`TrainingConfig` of a fine-tuning run (``hfdae finetune``; run it with
+    :func:`hfdae.training.train`, or :func:`hfdae.training.finetune`).
+
+    Args:
+        parent: the model to start from: a folder, zoo name, ``"default"`` or Hub id.
+        task: a task of :func:`hfdae.protocols.list_tasks` (``"inpaint"``, ``"deblur"``, ``"denoise"`` ...).
+        data: training images (folder, parquet, Hub dataset id); the ``train`` hash split is used
+            and validation runs on its ``validation`` split with the task's protocol.
+        output_dir: the run folder.
+        learning_rate: the constant learning rate (small: the model is already trained).
+        freeze: ``"none"`` or ``"encoder"`` (with the mask channel, the first block's input convolutions
+            stay trainable: they hold the mask's weights).
+        max_images: training images to see.
+        mask_channel: give the model the mask as an input channel (default: True for ``inpaint``).
+        task_options: the task's degradation options (see :func:`hfdae.protocols.task_degradation`).
+        overrides: further training-config fields, dotted (``{"batch_size": 8, "data.crop_size": 96}``).
+    """
+    protocol = protocol_for_task(task)  # ValueError naming the tasks
+    if learning_rate <= 0:
+        raise ValueError(f"learning_rate must be positive, got {learning_rate}")
+    mask_channel = protocol.mask_input if mask_channel is None else mask_channel
+    if mask_channel and not protocol.mask_input:
+        masked = [task for task in list_tasks() if protocol_for_task(task).mask_input]
+        raise ValueError(f"mask_channel is for the {' and '.join(masked)} task, not {task!r}")
+    # a local parent is named by the end of its path: the description travels in the model's card
+    parent_name = "/".join(Path(parent).parts[-2:]) if Path(parent).exists() else str(parent)
+    values = {
+        "output_dir": output_dir,
+        "description": f"fine-tuned from {parent_name} for {task}",
+        "model": {"init_from": str(parent), "task": task, "mask_channel": mask_channel, "freeze": freeze},
+        "data": {"source": data, "degradations": task_degradation(task, **(task_options or {}))},
+        "optimizer": {"name": "adam"},
+        "schedule": {"name": "constant", "learning_rate": learning_rate},
+        "max_images": max_images,
+        "validate_every_images": max(1, max_images // 4),
+        "checkpoint_every_images": max(1, max_images // 4),
+        "log_every_images": max(16, max_images // 100),
+    }
+    return training_config_from_dict(apply_overrides(values, overrides or {}))
