@@ -123,6 +123,8 @@ ZOO: dict[str, ZooEntry] = {
     for entry in (
         ZooEntry("colour", "flagship", "restore", "colour flagship: blind Gaussian noise up to sigma 50, salt and"
                  " pepper, blur, knockout (the embedded default)", weights=EMBEDDED),
+        ZooEntry("colour-v1", "flagship", "restore", "the first colour flagship (2.10 M parameters, full-resolution"
+                 " skip U-Net, blind); kept to rerun comparisons and as the parent of the task models"),
         ZooEntry("small", "small", "restore", "Figure 18.4's small design (shallow, skips), the chapter's four"
                  " degradations"),
         ZooEntry("noskip", "noskip", "restore", "Figure 18.4's deep design without skips, the chapter's four degradations"),
