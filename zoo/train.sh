@@ -108,13 +108,13 @@ inpaint() {
     echo "the zoo's inpaint model is $shipped (best validation PSNR)" >&2
     local pairs=(runs/zoo-inpaint/best=runs/zoo-inpaint-scratch/best runs/zoo-inpaint-stage4/best=runs/zoo-inpaint-scratch/best
                  runs/zoo-inpaint-stage4/best=runs/zoo-inpaint/best)
-    { echo "\$ python docs/finetuning/paired.py $out/inpaint-validation/results.json ${pairs[*]}"; echo
-      python docs/finetuning/paired.py "$out/inpaint-validation/results.json" "${pairs[@]}"; } > "$out/paired.md"
+    { echo "\$ python scripts/finetuning/paired.py $out/inpaint-validation/results.json ${pairs[*]}"; echo
+      python scripts/finetuning/paired.py "$out/inpaint-validation/results.json" "${pairs[@]}"; } > "$out/paired.md"
     run hfdae curve "$shipped" --overlay "from scratch=runs/zoo-inpaint-scratch" --output "$out/learning_curves.png"
-    { echo "\$ python docs/finetuning/losses.py runs/zoo-inpaint runs/zoo-inpaint-scratch"
-      python docs/finetuning/losses.py runs/zoo-inpaint runs/zoo-inpaint-scratch
-      echo; echo "\$ python docs/finetuning/losses.py runs/zoo-inpaint-stage4 runs/zoo-inpaint-scratch"
-      python docs/finetuning/losses.py runs/zoo-inpaint-stage4 runs/zoo-inpaint-scratch; } > "$out/losses.md"
+    { echo "\$ python scripts/finetuning/losses.py runs/zoo-inpaint runs/zoo-inpaint-scratch"
+      python scripts/finetuning/losses.py runs/zoo-inpaint runs/zoo-inpaint-scratch
+      echo; echo "\$ python scripts/finetuning/losses.py runs/zoo-inpaint-stage4 runs/zoo-inpaint-scratch"
+      python scripts/finetuning/losses.py runs/zoo-inpaint-stage4 runs/zoo-inpaint-scratch; } > "$out/losses.md"
     run hfdae evaluate "$shipped/best" --data "$data/test/CBSD68" --protocol inpaint --baseline input \
         --output "$shipped/eval/cbsd68-inpaint"
     package inpaint "$shipped" "$shipped/eval/cbsd68-inpaint"
@@ -123,7 +123,7 @@ inpaint() {
 designs() {
     # the chapter's small, noskip and skip designs with the same recipe and image budget (16,000 crops of
     # 96x96, Adam): the core runs of docs/reproduction.md, evaluated together on the test set
-    run bash docs/reproduction/train.sh core
+    run bash scripts/reproduction/train.sh core
     local models=(runs/repro-skip-adam/best runs/repro-noskip-adam/best runs/repro-small-adam/best)
     local out=runs/repro-designs-eval
     run hfdae evaluate "${models[@]}" --data "$data/test/CBSD68" --protocol seed --baseline input \

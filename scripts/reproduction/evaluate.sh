@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Evaluates the runs of docs/reproduction/train.sh on held-out images (the `validation` hash split of
+# Evaluates the runs of scripts/reproduction/train.sh on held-out images (the `validation` hash split of
 # CBSD432: never trained on; the test sets are kept for the zoo's final models) and draws the figures of
-# docs/reproduction.md. Then `python docs/reproduction/report.py` prints its tables.
+# docs/reproduction.md. Then `python scripts/reproduction/report.py` prints its tables.
 #
-#   PATH=.venv/bin:$PATH bash docs/reproduction/evaluate.sh
+#   PATH=.venv/bin:$PATH bash scripts/reproduction/evaluate.sh
 set -euo pipefail
 out=docs/reproduction
 held_out=(--data ../shared/data/train/CBSD432 --split validation)
@@ -48,8 +48,8 @@ curve skip-sgd curve-skip-schedule --overlay "constant rate=runs/repro-skip-sgd-
     --overlay "small=runs/repro-long-small-adam"
 curve skip-momentum curve-skip-momentum --overlay "no momentum=runs/repro-skip-sgd" \
     --overlay "Adam=runs/repro-skip-adam"
-run python "$out/clamp_gradient.py" | tee "$out/clamp_gradient.md"
-run python "$out/sharpness.py" | tee "$out/sharpness.md"
+run python scripts/reproduction/clamp_gradient.py | tee "$out/clamp_gradient.md"
+run python scripts/reproduction/sharpness.py | tee "$out/sharpness.md"
 # the flat-bright failure: transposed-convolution upsampling against bilinear resize + convolution
 cbsd68=../shared/data/test/CBSD68
 run python benchmarks/saturation_check.py --models "$(final skip-adam skip-resize | paste -sd,)" \

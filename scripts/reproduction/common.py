@@ -1,4 +1,4 @@
-"""What the docs/reproduction scripts share: the held-out images they measure on."""
+"""What the scripts/reproduction scripts share: the held-out images they measure on."""
 
 from __future__ import annotations
 
@@ -22,5 +22,5 @@ def short_name(label: str) -> str:
 def held_out_crops(data: str = HELD_OUT_DATA, split: str | None = HELD_OUT_SPLIT,
                    crop: int = 256) -> list[tuple[str, torch.Tensor]]:
     """``(name, [1, 3, crop, crop] image)`` for every readable image of ``split`` of ``data``, centrally cropped."""
-    loaded, _ = load_images(data, None, split=split)
+    loaded, _ = load_images(data, None, split=split or None)
     return [(name, center_crop(to_tensor(image, 3)[0], crop).unsqueeze(0)) for name, image in loaded]

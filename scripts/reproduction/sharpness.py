@@ -5,7 +5,7 @@ chapter's protocol, the energy of the Laplacian of the output over that of the c
 sharp as the clean image; below 1: detail lost), averaged over the held-out images (the `validation`
 split of CBSD432, central crops).
 
-    python docs/reproduction/sharpness.py [--runs runs/repro-skip-adam/final ...]
+    python scripts/reproduction/sharpness.py [--runs runs/repro-skip-adam/final ...]
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import kornia
 import torch
 
 from common import HELD_OUT_DATA, HELD_OUT_SPLIT, held_out_crops, short_name
-from hfdae.evaluation import CHAPTER_CONDITIONS, degrade_for_evaluation
+from hfdae.protocols import CHAPTER_CONDITIONS, degrade_for_evaluation
 from hfdae.inference import load_model
 
 
@@ -28,7 +28,7 @@ def detail_energy(images: torch.Tensor) -> torch.Tensor:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=HELD_OUT_DATA)
-    parser.add_argument("--split", default=HELD_OUT_SPLIT)
+    parser.add_argument("--split", default=HELD_OUT_SPLIT, help="a hash split of --data; empty: all of it")
     parser.add_argument("--crop", type=int, default=256)
     parser.add_argument("--runs", nargs="*",
                         default=[f"runs/repro-{name}/final" for name in ("skip-adam", "noskip-adam", "small-adam")])

@@ -2,8 +2,8 @@
 # Trains the chapter-claims experiments of docs/reproduction.md: each run is configs/reproduction.yaml
 # with one change. Resumes interrupted runs and keeps finished ones, so it can be rerun at any time.
 #
-#   PATH=.venv/bin:$PATH bash docs/reproduction/train.sh [GROUP...]   # groups: core sgd blur heads colour depth saturation
-#   bash docs/reproduction/train.sh long   # not in the default set: sections 1 and 7 at 100,000 crops, for a GPU
+#   PATH=.venv/bin:$PATH bash scripts/reproduction/train.sh [GROUP...]   # groups: core sgd blur heads colour depth saturation
+#   bash scripts/reproduction/train.sh long   # not in the default set: sections 1 and 7 at 100,000 crops, for a GPU
 #
 # Run from the repository root with ../shared/data present, on an otherwise idle machine.
 set -euo pipefail

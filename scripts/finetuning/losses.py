@@ -1,6 +1,6 @@
 """Compare the training losses of the fine-tuned and the from-scratch inpainting runs (docs/finetuning.md).
 
-    python docs/finetuning/losses.py runs/zoo-inpaint runs/zoo-inpaint-scratch
+    python scripts/finetuning/losses.py runs/zoo-inpaint runs/zoo-inpaint-scratch
 
 Prints at how many of the logged points (the same images seen in both runs) the first run's loss is the
 lower one, and the mean loss of each over the first and the last 1,000 crops.
@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from hfdae.training import read_log
+from hfdae.runs import read_log
 
 
 def training_losses(run_dir: Path) -> dict[int, float]:

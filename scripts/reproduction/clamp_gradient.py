@@ -1,6 +1,6 @@
 """Does clamping the output kill the gradient? (section 18.2; docs/reproduction.md)
 
-For each output-head model of ``docs/reproduction/train.sh heads``, run the held-out images (the
+For each output-head model of ``scripts/reproduction/train.sh heads``, run the held-out images (the
 `validation` split of CBSD432) through the chapter's five evaluation conditions and measure, per pixel:
 
 - how often the head's output leaves [0, 1] (linear heads are unbounded);
@@ -10,7 +10,7 @@ For each output-head model of ``docs/reproduction/train.sh heads``, run the held
 - how often a saturating head (sigmoid, tanh, scaled tanh) passes back less than a tenth of the linear
   head's slope dx/dz = 1/2 (its gradient has nearly vanished there).
 
-    python docs/reproduction/clamp_gradient.py [--data FOLDER] [--split validation] [--runs runs/repro-small-*]
+    python scripts/reproduction/clamp_gradient.py [--data FOLDER] [--split validation] [--runs runs/repro-small-*]
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import argparse
 import torch
 
 from common import HELD_OUT_DATA, HELD_OUT_SPLIT, held_out_crops, short_name
-from hfdae.evaluation import CHAPTER_CONDITIONS, degrade_for_evaluation
+from hfdae.protocols import CHAPTER_CONDITIONS, degrade_for_evaluation
 from hfdae.inference import load_model
 from hfdae.modeling_hfdae import reconstruction_loss
 
@@ -61,7 +61,7 @@ def head_statistics(model, images: list[tuple[str, torch.Tensor]]) -> dict[str, 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=HELD_OUT_DATA)
-    parser.add_argument("--split", default=HELD_OUT_SPLIT)
+    parser.add_argument("--split", default=HELD_OUT_SPLIT, help="a hash split of --data; empty: all of it")
     parser.add_argument("--runs", nargs="*", default=[f"runs/repro-{name}/final" for name in HEAD_RUNS])
     parser.add_argument("--crop", type=int, default=256, help="central crop side of each image")
     args = parser.parse_args()

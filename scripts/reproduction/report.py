@@ -4,8 +4,8 @@ For each results folder: the mean PSNR of every model per condition, and the pai
 model's per-image PSNR against a reference model (mean +- standard error over the images, and on how
 many images the model is ahead), so small differences can be told from noise between images.
 
-    python docs/reproduction/report.py                    # every group
-    python docs/reproduction/report.py core optimisers    # some
+    python scripts/reproduction/report.py                    # every group
+    python scripts/reproduction/report.py core optimisers    # some
 """
 
 from __future__ import annotations
@@ -16,9 +16,10 @@ import math
 from pathlib import Path
 
 from common import short_name
-from hfdae.training import LOG, read_log
+from hfdae.evaluation import EvaluationReport
+from hfdae.runs import LOG, read_log
 
-HERE = Path(__file__).parent
+RESULTS = Path(__file__).resolve().parent.parent.parent / "docs" / "reproduction"  # where evaluate.sh writes
 # results folder -> the model the others are compared with
 GROUPS = {
     "core": "skip-adam",
@@ -51,27 +52,27 @@ def paired_difference(ours: dict[str, float], reference: dict[str, float]) -> tu
     return mean, math.sqrt(variance / count), sum(value > 0 for value in differences), count
 
 
-def methods_by_short_name(results: dict) -> dict[str, dict]:
-    """The evaluation's methods keyed by :func:`short_name`."""
-    return {short_name(label): values for label, values in results["methods"].items()}
+def methods_by_short_name(results: EvaluationReport) -> dict[str, dict]:
+    """The evaluation's rows (``{column: {metric: {image: value}}}``) keyed by :func:`short_name`."""
+    return {short_name(label): values for label, values in results.values.items()}
 
 
 def paired_text(methods: dict[str, dict], model: str, reference: str, condition: str) -> str:
     """``+0.48 +- 0.23 dB (ahead on 18/21)``: :func:`paired_difference` of two methods on one condition."""
-    mean, error, ahead, count = paired_difference(methods[model][condition]["psnr"]["per_image"],
-                                                  methods[reference][condition]["psnr"]["per_image"])
+    mean, error, ahead, count = paired_difference(methods[model][condition]["psnr"], methods[reference][condition]["psnr"])
     return f"{mean:+.2f} +- {error:.2f} dB (ahead on {ahead}/{count})"
 
 
-def group_table(results: dict, reference: str) -> str:
-    """Markdown: model x condition mean PSNR, and the paired difference of the headline condition."""
+def group_table(results: EvaluationReport, reference: str) -> str:
+    """Markdown: model x column mean PSNR, and the paired difference of the protocol's headline column."""
     methods = methods_by_short_name(results)
-    conditions = list(next(iter(methods.values())))
-    headline = "average" if "average" in conditions else conditions[-1]
+    conditions = results.columns
+    headline = results.headline
     header = ["model", *conditions, f"paired difference ({headline}) vs {reference}"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for name, values in methods.items():
-        cells = [name] + [f"{values[condition]['psnr']['mean']:.2f}" if condition in values else "-"
+        label = next(label for label in results.values if short_name(label) == name)
+        cells = [name] + [f"{summary['mean']:.2f}" if (summary := results.summary(label, condition)) else "-"
                           for condition in conditions]
         if name == reference or reference not in methods or headline not in values:
             cells.append("(reference)" if name == reference else "")
@@ -109,18 +110,20 @@ def runs_table(runs_folder: Path = Path("runs")) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("groups", nargs="*", default=["runs", *GROUPS], help=f"of {['runs', *GROUPS]}")
+    parser.add_argument("--results", type=Path, default=RESULTS, help="the folder of the groups' results")
+    parser.add_argument("--runs", type=Path, default=Path("runs"), help="the folder of the runs/repro-* runs")
     args = parser.parse_args()
     for group in args.groups:
         if group == "runs":
-            print("## runs\n\n" + runs_table() + "\n")
+            print("## runs\n\n" + runs_table(args.runs) + "\n")
             continue
-        path = HERE / group / "results.json"
+        path = args.results / group / "results.json"
         if not path.is_file():
-            print(f"## {group}\n\n{path} is missing: run docs/reproduction/evaluate.sh first\n")
+            print(f"## {group}\n\n{path} is missing: run scripts/reproduction/evaluate.sh first\n")
             continue
-        results = json.loads(path.read_text())
-        print(f"## {group}\n\nprotocol `{results['protocol']}`, {len(results['images'])} images of "
-              f"`{results['data']}`, PSNR dB; {results['machine']}\n")
+        results = EvaluationReport.load(path)
+        print(f"## {group}\n\nprotocol `{results.protocol}`, {len(results.images)} images of "
+              f"`{results.data}`, PSNR dB; {results.machine}\n")
         print(group_table(results, GROUPS[group]) + "\n")
         methods = methods_by_short_name(results)
         for model, reference, condition in COMPARISONS.get(group, []):
