@@ -1,7 +1,8 @@
 # The two set-up commands of the README:
 #   make demo   creates .venv, installs hfdae and runs `hfdae demo` on the embedded default model
 #   make test   creates .venv, installs hfdae with its test extras (and Debian's chromium if missing) and
-#               runs the test suite
+#               runs the test suite, which also builds the wheel, installs it (not editable) into a fresh
+#               environment and uses it from outside the checkout (tests/test_install.py)
 # torch is installed FIRST and pinned to 2.13.0: the CPU wheel; a bare `torch` would pull a CUDA build.
 
 PYTHON ?= python3

@@ -36,7 +36,8 @@ def measure(spec: dict) -> dict:
     import torch
 
     from hfdae.data import load_images
-    from hfdae.evaluation import Method, degraded_cases
+    from hfdae.baselines import Method, build_baseline
+    from hfdae.evaluation import degraded_cases
     from hfdae.inference import load_model
     from hfdae.metrics import psnr
     from hfdae.processing import quantize_8bit
@@ -47,20 +48,18 @@ def measure(spec: dict) -> dict:
         model = load_model(spec["model"])
         options = {"fast": spec["variant"] != "plain", "precision": "bf16" if spec["variant"] == "bf16" else "fp32"}
         method = Method.from_model(model, spec["model"], **options)
-    elif kind == "dncnn":
-        method = Method.dncnn(spec["path"])
-    elif kind == "ffdnet":
-        method = Method.ffdnet(spec["path"])
+    elif kind in ("dncnn", "ffdnet"):
+        method = build_baseline(f"{kind}={spec['path']}")
     else:
-        method = Method.bm3d()
+        method = build_baseline("bm3d")
     images, _ = load_images(spec["data"], 3, split=None, limit=spec["limit"])
-    cases = [(name, clean.unsqueeze(0), degraded_cases(clean.unsqueeze(0), name, "awgn", (spec["sigma"],))[0])
+    cases = [(name, clean.unsqueeze(0), degraded_cases(clean.unsqueeze(0), name, "awgn", sigmas=(spec["sigma"],))[0])
              for name, clean in images]
-    method.restore(cases[0][2].degraded, spec["sigma"])  # warm-up (kernel selection, allocations)
+    method.restore(cases[0][2])  # warm-up (kernel selection, allocations)
     seconds, values, pixels = 0.0, [], 0
     for name, clean, case in cases:
         start = time.perf_counter()
-        restored = method.restore(case.degraded, case.sigma)
+        restored = method.restore(case)
         seconds += time.perf_counter() - start
         values.append(float(psnr(quantize_8bit(restored), clean)[0]))
         pixels += clean.shape[-1] * clean.shape[-2]
@@ -68,7 +67,7 @@ def measure(spec: dict) -> dict:
               "peak_rss_mib": _peak_rss_mib(), "psnr": statistics.fmean(values), "images": len(cases)}
     if kind == "hfdae" and spec["variant"] == "bf16":  # its PSNR change against fp32 on the same images
         reference = Method.from_model(model, spec["model"], precision="fp32")
-        fp32 = [float(psnr(quantize_8bit(reference.restore(case.degraded, case.sigma)), clean)[0])
+        fp32 = [float(psnr(quantize_8bit(reference.restore(case)), clean)[0])
                 for _, clean, case in cases]
         result["psnr_change_vs_fp32"] = statistics.fmean(values) - statistics.fmean(fp32)
     return result

@@ -133,3 +133,15 @@ def test_the_chapter_conditions_are_the_clean_input_and_the_chapter_degradations
     from hfdae.protocols import CHAPTER_CONDITIONS, IDENTITY
 
     assert CHAPTER_CONDITIONS == (IDENTITY, *CHAPTER_DEGRADATIONS)
+
+
+def test_the_protocols_page_lists_every_protocol_with_its_headline():
+    from pathlib import Path
+
+    page = (Path(__file__).resolve().parent.parent / "docs" / "protocols.md").read_text()
+    for name, protocol in PROTOCOLS.items():
+        row = next((line for line in page.splitlines() if line.startswith(f"| `{name}` | `{protocol.task}` |")), None)
+        assert row is not None, f"docs/protocols.md has no row for {name}"
+        assert f"`{protocol.headline}`: {protocol.headline_label}" in row
+    for name in BASELINES:
+        assert f"| `{name}" in page, f"docs/protocols.md does not list the baseline {name}"

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import yaml
 
-from hfdae.training import read_log
+from hfdae.runs import read_log
 
 
 def probe_rate(config_path: Path, steps: int) -> float:
