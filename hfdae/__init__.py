@@ -1,11 +1,11 @@
 """hfdae: denoising autoencoders that work, on the Hugging Face stack.
 
-``import hfdae`` registers the ``hfdae`` model type with ``transformers.AutoConfig`` and
-``transformers.AutoModel``, so ``AutoModel.from_pretrained(path_or_repo_id)`` returns a
-:class:`DenoisingAutoencoder`.
+``import hfdae`` registers the ``hfdae`` model type with ``transformers.AutoConfig``,
+``transformers.AutoModel`` and ``transformers.AutoImageProcessor``, so ``AutoModel.from_pretrained(path_or_repo_id)``
+returns a :class:`DenoisingAutoencoder`.
 """
 
-from transformers import AutoConfig, AutoModel
+from transformers import AutoConfig, AutoImageProcessor, AutoModel
 
 from .configuration_hfdae import PRESETS, DenoisingAutoencoderConfig, list_presets
 from .modeling_hfdae import (
@@ -20,17 +20,25 @@ from .modeling_hfdae import (
 from .inference import denoise_files, denoise_image, estimate_noise_level, is_trained, load_model, restore
 from .zoo import ZOO, ZooEntry, list_zoo
 from .acceleration import fold_batch_norm, prepare_for_inference
+from .image_processing_hfdae import DenoisingAutoencoderImageProcessor
 
 __version__ = "0.1.0"
 
 AutoConfig.register(DenoisingAutoencoderConfig.model_type, DenoisingAutoencoderConfig, exist_ok=True)
 AutoModel.register(DenoisingAutoencoderConfig, DenoisingAutoencoder, exist_ok=True)
+# one class for both of transformers' backend names, so neither asks for a fallback
+AutoImageProcessor.register(
+    DenoisingAutoencoderConfig,
+    image_processor_classes={"pil": DenoisingAutoencoderImageProcessor, "torchvision": DenoisingAutoencoderImageProcessor},
+    exist_ok=True,
+)
 
 __all__ = [
     "PRESETS",
     "CheckpointError",
     "DenoisingAutoencoder",
     "DenoisingAutoencoderConfig",
+    "DenoisingAutoencoderImageProcessor",
     "DenoisingAutoencoderOutput",
     "denoise_files",
     "denoise_image",
