@@ -2,10 +2,12 @@
 
 ``import hfdae`` registers the ``hfdae`` model type with ``transformers.AutoConfig``,
 ``transformers.AutoModel`` and ``transformers.AutoImageProcessor``, so ``AutoModel.from_pretrained(path_or_repo_id)``
-returns a :class:`DenoisingAutoencoder`.
+returns a :class:`DenoisingAutoencoder`, and the ``image-restoration`` task with transformers' pipeline registry,
+so ``transformers.pipeline("image-restoration", model=path_or_repo_id)`` restores images.
 """
 
 from transformers import AutoConfig, AutoImageProcessor, AutoModel
+from transformers.pipelines import PIPELINE_REGISTRY
 
 from .configuration_hfdae import PRESETS, DenoisingAutoencoderConfig, list_presets
 from .modeling_hfdae import (
@@ -17,10 +19,11 @@ from .modeling_hfdae import (
     reconstruction_loss,
 )
 
-from .inference import denoise_files, denoise_image, estimate_noise_level, is_trained, load_model, restore
+from .inference import DEFAULT_MODEL_DIR, denoise_files, denoise_image, estimate_noise_level, is_trained, load_model, restore
 from .zoo import ZOO, ZooEntry, list_zoo
 from .acceleration import fold_batch_norm, prepare_for_inference
 from .image_processing_hfdae import DenoisingAutoencoderImageProcessor
+from .pipeline_hfdae import ImageRestorationPipeline
 
 __version__ = "0.1.0"
 
@@ -32,6 +35,14 @@ AutoImageProcessor.register(
     image_processor_classes={"pil": DenoisingAutoencoderImageProcessor, "torchvision": DenoisingAutoencoderImageProcessor},
     exist_ok=True,
 )
+# pipeline("image-restoration") without a model restores with the embedded default (no download)
+PIPELINE_REGISTRY.register_pipeline(
+    "image-restoration",
+    pipeline_class=ImageRestorationPipeline,
+    pt_model=AutoModel,
+    default={"model": (str(DEFAULT_MODEL_DIR), None)} if (DEFAULT_MODEL_DIR / "model.safetensors").is_file() else None,
+    type="image",
+)
 
 __all__ = [
     "PRESETS",
@@ -39,6 +50,7 @@ __all__ = [
     "DenoisingAutoencoder",
     "DenoisingAutoencoderConfig",
     "DenoisingAutoencoderImageProcessor",
+    "ImageRestorationPipeline",
     "DenoisingAutoencoderOutput",
     "denoise_files",
     "denoise_image",
