@@ -180,15 +180,6 @@ def test_without_a_model_the_embedded_default_restores():
     assert restorer(np.zeros((12, 12), dtype=np.uint8), **FP32)["image"].shape == (12, 12)
 
 
-def test_zoo_style_folders_get_the_processor_config_but_no_code(tmp_path):
-    _, folder = _folder(tmp_path, noise_level_input=True)
-    files = {path.name for path in folder.iterdir()}
-    assert files == {"config.json", "model.safetensors", "preprocessor_config.json"}
-    settings = json.loads((folder / "preprocessor_config.json").read_text())
-    assert settings["noise_level_input"] is True and "auto_map" not in settings
-    assert "custom_pipelines" not in json.loads((folder / "config.json").read_text())
-
-
 # --- remote code from the Hub mirror ---------------------------------------------------------------------------
 
 
