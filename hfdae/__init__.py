@@ -24,6 +24,7 @@ from .zoo import ZOO, ZooEntry, list_zoo
 from .acceleration import fold_batch_norm, prepare_for_inference
 from .image_processing_hfdae import DenoisingAutoencoderImageProcessor
 from .pipeline_hfdae import ImageRestorationPipeline
+from .dataset_restoration import restore_dataset
 
 __version__ = "0.1.0"
 
@@ -51,6 +52,7 @@ __all__ = [
     "DenoisingAutoencoderConfig",
     "DenoisingAutoencoderImageProcessor",
     "ImageRestorationPipeline",
+    "restore_dataset",
     "DenoisingAutoencoderOutput",
     "denoise_files",
     "denoise_image",
