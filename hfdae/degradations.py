@@ -5,8 +5,10 @@ The chapter's autoencoders (section 18.4.4, "Example Results") are trained on in
 gaussian blurring with a blur kernel of random sigma < 3; and knockout, where randomly chosen blocks
 of pixels of randomly chosen size up to 9x9 are set to zero". This module implements those four
 (:class:`GaussianNoise`, :class:`SaltPepper`, :class:`GaussianBlur`, :class:`Knockout`), the clean
-input (:class:`Identity`), larger holes for inpainting fine-tuning (:class:`InpaintMask`), and two
-combinators (:class:`RandomChoice`, :class:`Chain`).
+input (:class:`Identity`), larger holes for inpainting fine-tuning (:class:`InpaintMask`), the
+degradations of real photos (:class:`PoissonGaussianNoise`, signal-dependent sensor noise, and
+:class:`JPEGCompression`, Pillow's codec with chroma subsampling), and two combinators
+(:class:`RandomChoice`, :class:`Chain`, e.g. noise then JPEG).
 
 Conventions:
     - Images are float tensors ``[B, C, H, W]`` with values in ``[0, 1]``, on any device, in float32,
@@ -47,7 +49,10 @@ __all__ = [
     "GaussianNoise",
     "Identity",
     "InpaintMask",
+    "JPEGCompression",
+    "JPEG_SUBSAMPLING",
     "Knockout",
+    "PoissonGaussianNoise",
     "RandomChoice",
     "SaltPepper",
     "gaussian_sigma",
@@ -569,6 +574,155 @@ class InpaintMask(Degradation):
         return mask.unsqueeze(1)
 
 
+class PoissonGaussianNoise(Degradation):
+    """Signal-dependent camera noise: Poisson shot noise plus Gaussian read noise, independent per channel.
+
+    A sensor counts photons: a pixel of intensity ``x`` (in [0, 1]) collects ``x / shot`` of them on
+    average, a Poisson count, and the read-out adds Gaussian noise of standard deviation ``read``, so
+    ``y = shot * Poisson(x / shot) + read * N(0, 1)`` with variance ``shot * x + read^2``: dark regions
+    are less noisy than bright ones, unlike additive Gaussian noise (the Poisson-Gaussian model of Foi et
+    al., 2008). Each channel of each pixel gets its own draws, as behind a Bayer filter.
+
+    Args:
+        shot_min: Smallest shot-noise gain ``shot`` (variance per unit intensity; 0 means no shot noise).
+        shot_max: Largest; per-image ``shot ~ U(shot_min, shot_max)``.
+        read_min: Smallest read-noise standard deviation, in image units.
+        read_max: Largest; per-image ``read ~ U(read_min, read_max)``.
+        shot: If given, every image gets exactly this gain (fixed mode for benchmarks).
+        read: If given, every image gets exactly this read noise.
+        clip: Clamp the noisy images to [0, 1] (a sensor's range). Off by default.
+
+    Params: ``{"shot": [B], "read": [B]}``.
+    """
+
+    name = "poisson_gaussian"
+    param_names = ("shot", "read")
+
+    def __init__(
+        self,
+        shot_min: float = 0.0,
+        shot_max: float = 0.02,
+        read_min: float = 0.0,
+        read_max: float = 10 / 255,
+        shot: float | None = None,
+        read: float | None = None,
+        clip: bool = False,
+    ) -> None:
+        owner = type(self).__name__
+        self.shot_min = _as_float(owner, "shot_min", shot_min, minimum=0.0, maximum=1.0)
+        self.shot_max = _as_float(owner, "shot_max", shot_max, minimum=0.0, maximum=1.0)
+        _check_ordered(owner, "shot_min", self.shot_min, "shot_max", self.shot_max)
+        self.read_min = _as_float(owner, "read_min", read_min, minimum=0.0)
+        self.read_max = _as_float(owner, "read_max", read_max, minimum=0.0)
+        _check_ordered(owner, "read_min", self.read_min, "read_max", self.read_max)
+        self.shot = None if shot is None else _as_float(owner, "shot", shot, minimum=0.0, maximum=1.0)
+        self.read = None if read is None else _as_float(owner, "read", read, minimum=0.0)
+        self.clip = bool(clip)
+
+    def _degrade(self, images: Tensor, generator: torch.Generator | None) -> DegradedBatch:
+        draw_device = _draw_device(images, generator)
+        batch_size = images.shape[0]
+        shot = _draw_range(self.shot, self.shot_min, self.shot_max, batch_size, generator, draw_device)
+        read = _draw_range(self.read, self.read_min, self.read_max, batch_size, generator, draw_device)
+        clean = images.float().clamp(0.0, 1.0).to(draw_device)
+        # a gain of 0 has no shot noise: count with a huge number of photons (the Poisson mean dominates)
+        photons_per_unit = 1.0 / shot.clamp(min=1e-8).view(-1, 1, 1, 1)
+        # torch.poisson consumes a data-dependent number of draws; a generator of its own, seeded by one
+        # fixed-size draw, keeps the main stream (and every later member of a chain) independent of the pixels
+        poisson_seed = int(torch.randint(0, 2**62, (1,), generator=generator, device=draw_device))
+        poisson_generator = torch.Generator(device=draw_device).manual_seed(poisson_seed)
+        counts = torch.poisson(clean * photons_per_unit, generator=poisson_generator)
+        read_noise = torch.randn(images.shape, generator=generator, device=draw_device, dtype=torch.float32)
+        noisy = torch.where(shot.view(-1, 1, 1, 1) > 0, counts / photons_per_unit, clean)
+        noisy = noisy + read.view(-1, 1, 1, 1) * read_noise
+        if self.clip:
+            noisy = noisy.clamp(0.0, 1.0)
+        return DegradedBatch(
+            images=noisy.to(images.device, images.dtype),
+            params={"shot": shot.to(images.device), "read": read.to(images.device)},
+        )
+
+
+JPEG_SUBSAMPLING = {"4:4:4": 0, "4:2:2": 1, "4:2:0": 2}
+
+
+class JPEGCompression(Degradation):
+    """JPEG compression at a random (or fixed) quality per image, encoded and decoded by Pillow's libjpeg.
+
+    The real codec, not an approximation: a model trained on it sees the 8x8 block artefacts, the
+    quantised high frequencies and, with ``"4:2:0"`` (Pillow's default and what phones write), the chroma
+    stored at half resolution. Images are clamped to [0, 1] and rounded to 8 bits first, as a camera
+    does before it encodes. Apply it after a noise (``{"chain": ["gaussian", "jpeg"]}``): noise that went
+    through JPEG is no longer white, which is why models trained on PNGs fail on phone photos.
+
+    Args:
+        quality_min: Lowest JPEG quality (Pillow's scale, 1-100).
+        quality_max: Highest; per-image quality is a uniform integer in [quality_min, quality_max].
+        quality: If given, every image gets exactly this quality.
+        subsampling: Chroma subsampling of colour images: ``"4:2:0"``, ``"4:2:2"`` or ``"4:4:4"``
+            (ignored for 1-channel images).
+
+    Params: ``{"quality": [B] int64}``.
+    """
+
+    name = "jpeg"
+    param_names = ("quality",)
+
+    def __init__(
+        self, quality_min: int = 30, quality_max: int = 95, quality: int | None = None, subsampling: str = "4:2:0"
+    ) -> None:
+        owner = type(self).__name__
+        self.quality_min = _as_int(owner, "quality_min", quality_min, minimum=1)
+        self.quality_max = _as_int(owner, "quality_max", quality_max, minimum=1)
+        _check_ordered(owner, "quality_min", self.quality_min, "quality_max", self.quality_max)
+        for field, value in (("quality_max", self.quality_max),):
+            if value > 100:
+                raise ValueError(f"{owner}: {field} must be <= 100, got {field}={value!r}")
+        self.quality = None if quality is None else _as_int(owner, "quality", quality, minimum=1)
+        if self.quality is not None and self.quality > 100:
+            raise ValueError(f"{owner}: quality must be <= 100, got quality={quality!r}")
+        if subsampling not in JPEG_SUBSAMPLING:
+            raise ValueError(f"{owner}: subsampling must be one of {list(JPEG_SUBSAMPLING)}, got subsampling={subsampling!r}")
+        self.subsampling = subsampling
+
+    def _degrade(self, images: Tensor, generator: torch.Generator | None) -> DegradedBatch:
+        import io
+
+        import numpy as np
+        from PIL import Image
+
+        draw_device = _draw_device(images, generator)
+        batch_size, channels = images.shape[:2]
+        if channels not in (1, 3):
+            raise ValueError(f"JPEGCompression: images must have 1 or 3 channels, got {channels}")
+        if self.quality is None:
+            quality = _uniform_integers(_uniform([batch_size], generator, draw_device), self.quality_min, self.quality_max)
+        else:
+            quality = torch.full((batch_size,), self.quality, dtype=torch.int64, device=draw_device)
+        pixels = (images.detach().float().clamp(0.0, 1.0) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+        decoded = []
+        for image, image_quality in zip(pixels, quality.tolist()):
+            buffer = io.BytesIO()
+            picture = Image.fromarray(image[..., 0] if channels == 1 else image, mode="L" if channels == 1 else "RGB")
+            picture.save(buffer, format="JPEG", quality=int(image_quality), subsampling=JPEG_SUBSAMPLING[self.subsampling])
+            buffer.seek(0)
+            array = np.asarray(Image.open(buffer).convert("L" if channels == 1 else "RGB"))
+            decoded.append(array.reshape(*array.shape[:2], channels))
+        restored = torch.from_numpy(np.stack(decoded)).permute(0, 3, 1, 2).float() / 255
+        return DegradedBatch(
+            images=restored.to(images.device, images.dtype), params={"quality": quality.to(images.device)}
+        )
+
+
+def _draw_range(
+    fixed: float | None, low: float, high: float, batch_size: int, generator: torch.Generator | None, device: torch.device
+) -> Tensor:
+    """Per-image values: ``fixed`` for every image, else uniform in [low, high]."""
+    if fixed is not None:
+        return torch.full((batch_size,), fixed, device=device)
+    return low + (high - low) * _uniform([batch_size], generator, device)
+
+
 def _squared_distance_to_segment(rows: Tensor, columns: Tensor, start: Tensor, end: Tensor) -> Tensor:
     """Squared distance from every pixel (rows [1, H, 1], columns [1, 1, W]) to per-image segments
     ``start`` -> ``end`` ([B, (y, x)]), as [B, H, W]."""
@@ -711,7 +865,8 @@ class Chain(Degradation):
 # --------------------------------------------------------------------------------------------------
 
 DEGRADATIONS: dict[str, type[Degradation]] = {
-    cls.name: cls for cls in (Identity, GaussianNoise, SaltPepper, GaussianBlur, Knockout, InpaintMask)
+    cls.name: cls
+    for cls in (Identity, GaussianNoise, SaltPepper, GaussianBlur, Knockout, InpaintMask, PoissonGaussianNoise, JPEGCompression)
 }
 _COMBINATORS: dict[str, type[Degradation]] = {cls.name: cls for cls in (RandomChoice, Chain)}
 

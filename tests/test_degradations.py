@@ -18,14 +18,17 @@ from hfdae.degradations import (
     GaussianNoise,
     Identity,
     InpaintMask,
+    JPEGCompression,
     Knockout,
+    PoissonGaussianNoise,
     RandomChoice,
     SaltPepper,
     build_degradation,
     list_degradations,
 )
 
-COMBINED_SPECS = ["chapter", {"chain": ["blur", "gaussian"]}, {"chain": ["knockout", "salt_pepper"]}]
+COMBINED_SPECS = ["chapter", {"chain": ["blur", "gaussian"]}, {"chain": ["knockout", "salt_pepper"]},
+                  {"chain": ["gaussian", "jpeg"]}, {"chain": ["poisson_gaussian", {"name": "jpeg", "subsampling": "4:4:4"}]}]
 ALL_SPECS = list_degradations() + COMBINED_SPECS
 DTYPES = [torch.float32, torch.bfloat16]
 
@@ -47,9 +50,9 @@ def _spec_id(spec: object) -> str:
 # --------------------------------------------------------------------------------------------------
 
 
-def test_registry_holds_the_six_leaf_degradations():
+def test_registry_holds_the_eight_leaf_degradations():
     assert list_degradations() == sorted(
-        ["identity", "gaussian", "salt_pepper", "blur", "knockout", "inpaint_mask"]
+        ["identity", "gaussian", "salt_pepper", "blur", "knockout", "inpaint_mask", "poisson_gaussian", "jpeg"]
     )
     assert set(CHAPTER_DEGRADATIONS) <= set(DEGRADATIONS)
     for name, cls in DEGRADATIONS.items():
@@ -466,3 +469,86 @@ def test_gaussian_sigma_reports_the_noise_each_image_received(spec, expect_known
     if residual is not None:  # the reported sigma is the noise's real strength
         measured = residual.flatten(1).std(dim=1)
         torch.testing.assert_close(measured, sigma, atol=0.02, rtol=0.15)
+
+
+# --------------------------------------------------------------------------------------------------
+# Real-photo degradations: signal-dependent noise and JPEG
+# --------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("intensity", [0.2, 0.8])
+def test_poisson_gaussian_variance_is_shot_times_intensity_plus_read_squared(intensity):
+    flat = torch.full((2, 3, 128, 128), intensity)
+    result = PoissonGaussianNoise(shot=0.01, read=0.02)(flat, generator=_seeded())
+    variance = (result.images - flat).var().item()
+    assert variance == pytest.approx(0.01 * intensity + 0.02**2, rel=0.05)
+    assert (result.images - flat).mean().abs().item() < 0.005
+
+
+def test_poisson_gaussian_is_brighter_noisier_and_draws_per_image_parameters_in_range():
+    ramp = torch.linspace(0, 1, 256).repeat(4, 3, 64, 1)
+    result = PoissonGaussianNoise(shot_min=0.005, shot_max=0.02, read_min=0.0, read_max=0.01)(ramp, generator=_seeded())
+    noise = result.images - ramp
+    assert noise[..., :64].std() < noise[..., -64:].std() / 2  # dark regions are less noisy
+    assert ((result.params["shot"] >= 0.005) & (result.params["shot"] <= 0.02)).all()
+    assert ((result.params["read"] >= 0.0) & (result.params["read"] <= 0.01)).all()
+    # the channels get independent draws
+    assert not torch.equal(noise[:, 0], noise[:, 1])
+
+
+def test_poisson_gaussian_without_shot_noise_is_gaussian_read_noise():
+    flat = torch.full((1, 1, 128, 128), 0.5)
+    result = PoissonGaussianNoise(shot=0.0, read=0.05)(flat, generator=_seeded())
+    assert (result.images - flat).std().item() == pytest.approx(0.05, rel=0.05)
+
+
+def _natural(channels: int = 3) -> torch.Tensor:
+    from hfdae.processing import to_tensor
+    from hfdae.samples import sample_image
+
+    image = to_tensor(sample_image("astronaut"))[..., 100:228, 100:228]
+    return image if channels == 3 else image.mean(dim=1, keepdim=True)
+
+
+@pytest.mark.parametrize("subsampling", ["4:2:0", "4:4:4"])
+@pytest.mark.parametrize("channels", [1, 3])
+def test_jpeg_is_exactly_what_pillow_writes_and_reads(subsampling, channels):
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    images = _natural(channels)
+    result = JPEGCompression(quality=75, subsampling=subsampling)(images, generator=_seeded())
+    pixels = (images[0].clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
+    buffer = io.BytesIO()
+    Image.fromarray(pixels[..., 0] if channels == 1 else pixels).save(
+        buffer, format="JPEG", quality=75, subsampling=0 if subsampling == "4:4:4" else 2
+    )
+    expected = np.asarray(Image.open(io.BytesIO(buffer.getvalue()))).reshape(pixels.shape)
+    assert torch.equal((result.images[0] * 255).round().to(torch.uint8).permute(1, 2, 0), torch.from_numpy(expected))
+    assert result.params["quality"].tolist() == [75]
+
+
+def test_jpeg_quality_orders_the_error_and_4_2_0_loses_chroma_detail():
+    images = _natural()
+    error = {quality: (JPEGCompression(quality=quality)(images).images - images).square().mean().item()
+             for quality in (20, 50, 90)}
+    assert error[20] > error[50] > error[90] > 0
+    full_chroma = (JPEGCompression(quality=90, subsampling="4:4:4")(images).images - images).square().mean().item()
+    assert full_chroma < error[90]
+
+
+def test_jpeg_draws_integer_qualities_in_range():
+    result = JPEGCompression(quality_min=70, quality_max=72)(_images(batch=32), generator=_seeded())
+    assert result.params["quality"].dtype == torch.int64
+    assert set(result.params["quality"].tolist()) == {70, 71, 72}
+
+
+def test_jpeg_refuses_bad_settings_naming_them():
+    with pytest.raises(ValueError, match="subsampling"):
+        JPEGCompression(subsampling="4:1:1")
+    with pytest.raises(ValueError, match="quality_max"):
+        JPEGCompression(quality_max=101)
+    with pytest.raises(ValueError, match="channels"):
+        JPEGCompression()(torch.rand(1, 2, 16, 16))
