@@ -78,5 +78,8 @@ def write_pipeline_files(folder: str | os.PathLike, include_code: bool = True) -
     else:
         config_dict.pop("custom_pipelines", None)
     (folder / "preprocessor_config.json").write_text(json.dumps(processor_dict, indent=2, sort_keys=True) + "\n")
-    config_path.write_text(json.dumps(config_dict, indent=2, sort_keys=True) + "\n")
+    if config_dict != json.loads(config_path.read_text()):  # a zoo folder's config.json stays as it was
+        config_path.write_text(json.dumps(config_dict, indent=2, sort_keys=True) + "\n")
+    else:
+        written.remove(config_path)
     return written
