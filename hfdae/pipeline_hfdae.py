@@ -36,6 +36,9 @@ CUSTOM_PIPELINES = {
 }
 
 
+_UNSET = object()  # tile_size=None means "never tile", so "not given" needs its own marker
+
+
 class _Originals:
     """The caller's image and mask, carried past the pipeline's device moves untouched."""
 
@@ -97,14 +100,15 @@ class ImageRestorationPipeline(Pipeline):
         self,
         mask: Any = None,
         strength: float | str | None = None,
-        tile_size: int | str | None = "auto",
+        tile_size: int | str | None = _UNSET,
         tile_overlap: int | None = None,
         self_ensemble: bool | None = None,
         precision: str | None = None,
         timeout: float | None = None,
     ) -> tuple[dict, dict, dict]:
-        preprocess = {"mask": mask, "timeout": timeout}
-        forward: dict[str, Any] = {"tile_size": tile_size}
+        # only what is given: a call's arguments update those the pipeline was made with
+        preprocess = {name: value for name, value in (("mask", mask), ("timeout", timeout)) if value is not None}
+        forward: dict[str, Any] = {} if tile_size is _UNSET else {"tile_size": tile_size}
         if strength is not None:
             forward["noise_level"] = _noise_level(strength)
         for name, value in (("tile_overlap", tile_overlap), ("self_ensemble", self_ensemble), ("precision", precision)):

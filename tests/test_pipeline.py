@@ -78,6 +78,17 @@ def test_tiling_and_self_ensemble_are_pipeline_arguments(tmp_path, options):
         assert not np.array_equal(np.asarray(result["image"]), _expected(model, image, **FP32))
 
 
+def test_arguments_given_at_construction_hold_for_every_call(tmp_path):
+    model, folder = _folder(tmp_path)
+    image = _image()
+    restorer = pipeline("image-restoration", model=str(folder), tile_size=24, tile_overlap=8, **FP32)
+    tiled = _expected(model, image, tile_size=24, tile_overlap=8, **FP32)
+    np.testing.assert_array_equal(np.asarray(restorer(image)["image"]), tiled)
+    np.testing.assert_array_equal(np.asarray(restorer(image, tile_overlap=8)["image"]), tiled)
+    whole = _expected(model, image, tile_size=None, **FP32)
+    np.testing.assert_array_equal(np.asarray(restorer(image, tile_size=None)["image"]), whole)
+
+
 def test_strength_is_the_noise_sigma_and_auto_estimates_it(tmp_path):
     model, folder = _folder(tmp_path, noise_level_input=True)
     restorer = pipeline("image-restoration", model=str(folder))
