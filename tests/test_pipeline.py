@@ -243,7 +243,6 @@ def pipeline_repo(mirror, tmp_path_factory):  # noqa: F811
     model.config.images_seen = 100
     model.save_pretrained(root / "model")
     folder = hub.build_model_folder(root / "model", root / "hub-folder", repo_id="org/dae-pipeline")
-    write_pipeline_files(folder)
     _git_repo(mirror["root"] / "mirrors" / "models" / "org" / "dae-pipeline", folder)
     return {"url": mirror["url"], "folder": folder, "model": model}
 
