@@ -285,3 +285,20 @@ def test_a_killed_run_resumes_after_its_last_whole_file(image_folder, tmp_path, 
     assert all((data / name).stat().st_mtime_ns == time for name, time in before.items())  # not written again
     assert not list(data.glob("*.partial"))
     _assert_same_contents(resumed, _reference(image_folder, tmp_path / "uninterrupted"))
+
+
+def test_the_command_line_restores_a_dataset(image_folder, tmp_path, capsys):
+    from hfdae.cli import main
+
+    _model().save_pretrained(tmp_path / "model")
+    arguments = ["denoise", "--dataset", str(image_folder), "--output", str(tmp_path / "out"), "--model",
+                 str(tmp_path / "model"), "--split", "train", "--column", "image"]
+    assert main(arguments) == 0
+    assert f"restored {len(SOURCE_IMAGES)} row(s)" in capsys.readouterr().out
+    rows = datasets.load_dataset(str(tmp_path / "out"), split="train", cache_dir=str(tmp_path / "cache"))
+    assert len(rows) == len(SOURCE_IMAGES)
+    assert main(arguments) == 0 and "1 file(s) were already there" in capsys.readouterr().out
+    assert main(["denoise", "--dataset", str(image_folder), "--model", str(tmp_path / "model")]) == 2
+    assert "--dataset needs --output DIR" in capsys.readouterr().err
+    assert main(["denoise", "--model", str(tmp_path / "model")]) == 2
+    assert "or --dataset" in capsys.readouterr().err
