@@ -1,12 +1,13 @@
 """hfdae: denoising autoencoders that work, on the Hugging Face stack.
 
-``import hfdae`` registers the ``hfdae`` model type with ``transformers.AutoConfig`` and
-``transformers.AutoModel``, so ``AutoModel.from_pretrained(path_or_repo_id)`` returns a
-:class:`DenoisingAutoencoder`.
+``import hfdae`` registers the ``hfdae`` model type with ``transformers.AutoConfig``,
+``transformers.AutoModel`` and ``transformers.AutoImageProcessor``, so ``AutoModel.from_pretrained(path_or_repo_id)``
+returns a :class:`DenoisingAutoencoder`, and the ``image-restoration`` task with transformers' pipeline registry,
+so ``transformers.pipeline("image-restoration", model=path_or_repo_id)`` restores images.
 
 The package imports its modules lazily (``hfdae.load_model`` imports torch on first use), so that the
-command line answers ``hfdae --help`` without importing torch and transformers. The registration with the
-Auto classes happens as soon as transformers is imported (before or after ``import hfdae``).
+command line answers ``hfdae --help`` without importing torch and transformers. The registrations with
+transformers happen as soon as transformers is imported (before or after ``import hfdae``).
 """
 
 from __future__ import annotations
@@ -43,6 +44,9 @@ _EXPORTS = {
     "list_protocols": "protocols",
     "fold_batch_norm": "fusion",
     "prepare_for_inference": "fusion",
+    "DenoisingAutoencoderImageProcessor": "image_processing_hfdae",
+    "ImageRestorationPipeline": "pipeline_hfdae",
+    "restore_dataset": "dataset_restoration",
 }
 
 __all__ = sorted(_EXPORTS)
@@ -65,7 +69,6 @@ def __dir__() -> list[str]:
 
 # --- registering with transformers' Auto classes, once transformers is imported ----------------------------
 
-_MODEL_FILES = (f"{__name__}.configuration_hfdae", f"{__name__}.blocks", f"{__name__}.modeling_hfdae")
 _registered = False
 
 
@@ -75,29 +78,50 @@ def _initializing(name: str) -> bool:
 
 
 def _register_with_transformers() -> None:
-    """Register the config and model classes, once transformers is loaded and no model file is half-imported."""
+    """Register the config, model, image processor and pipeline, once transformers is loaded and no hfdae module
+    is half-imported (the registration imports them)."""
     global _registered
-    if _registered or "transformers" not in sys.modules or any(_initializing(name) for name in _MODEL_FILES):
+    if _registered or "transformers" not in sys.modules:
         return
+    if any(_initializing(name) for name in list(sys.modules) if name.startswith(f"{__name__}.")):
+        return  # retried when that module is done
     _registered = True
-    from transformers import AutoConfig, AutoModel
+    from transformers import AutoConfig, AutoImageProcessor, AutoModel
+    from transformers.pipelines import PIPELINE_REGISTRY
 
     from .configuration_hfdae import DenoisingAutoencoderConfig
+    from .image_processing_hfdae import DenoisingAutoencoderImageProcessor
     from .modeling_hfdae import DenoisingAutoencoder
+    from .pipeline_hfdae import ImageRestorationPipeline
+    from .zoo import EMBEDDED_MODEL_DIR
 
     AutoConfig.register(DenoisingAutoencoderConfig.model_type, DenoisingAutoencoderConfig, exist_ok=True)
     AutoModel.register(DenoisingAutoencoderConfig, DenoisingAutoencoder, exist_ok=True)
+    # one class for both of transformers' backend names, so neither asks for a fallback
+    AutoImageProcessor.register(
+        DenoisingAutoencoderConfig,
+        image_processor_classes={"pil": DenoisingAutoencoderImageProcessor,
+                                 "torchvision": DenoisingAutoencoderImageProcessor},
+        exist_ok=True,
+    )
+    # pipeline("image-restoration") without a model restores with the embedded default (no download)
+    PIPELINE_REGISTRY.register_pipeline(
+        "image-restoration",
+        pipeline_class=ImageRestorationPipeline,
+        pt_model=AutoModel,
+        default={"model": (str(EMBEDDED_MODEL_DIR), None)} if (EMBEDDED_MODEL_DIR / "model.safetensors").is_file()
+        else None,
+        type="image",
+    )
     if _finder in sys.meta_path:
         sys.meta_path.remove(_finder)
 
 
 class _RegisterAfterImport(importlib.abc.MetaPathFinder):
-    """Runs :func:`_register_with_transformers` after transformers (or one of the model files) is imported."""
-
-    watched = ("transformers", *_MODEL_FILES)
+    """Runs :func:`_register_with_transformers` after transformers (or any hfdae module) is imported."""
 
     def find_spec(self, fullname, path, target=None):
-        if fullname not in self.watched or _registered:
+        if _registered or not (fullname == "transformers" or fullname.startswith(f"{__name__}.")):
             return None
         sys.meta_path.remove(self)  # find the real spec without finding ourselves
         try:

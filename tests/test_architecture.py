@@ -17,8 +17,10 @@ PACKAGE = Path(__file__).resolve().parent.parent / "hfdae"
 # floor -> modules, lowest first. A module may import from its own floor and those below, never above.
 FLOORS = {
     0: {"configuration_hfdae", "blocks", "modeling_hfdae"},  # the model (uploaded with the weights)
-    1: {"processing", "metrics", "degradations", "peers", "classical", "samples", "data", "zoo", "complexity", "plots"},
-    2: {"fusion", "runs", "inference", "export"},  # running a model: its sources, its inference copy
+    1: {"processing", "metrics", "degradations", "peers", "classical", "samples", "data", "zoo", "complexity", "plots",
+        "image_processing_hfdae"},
+    # running a model: its sources, its inference copy, transformers' pipeline, a whole dataset
+    2: {"fusion", "runs", "inference", "export", "pipeline_hfdae", "remote_code", "dataset_restoration"},
     3: {"protocols", "baselines", "evaluation"},  # measuring
     4: {"training_config", "finetuning", "training", "lr_find"},  # training
     5: {"cards", "hub", "demo", "space"},  # sharing and showing
