@@ -14,8 +14,10 @@ from hfdae.remote_code import PIPELINE_CODE_FILES, write_pipeline_files
 
 from conftest import make_model
 
-# what a user without hfdae needs for the pipeline's remote code (scikit-image: the 'auto' noise estimate)
-ALLOWED_PACKAGES = {"torch", "transformers", "safetensors", "numpy", "PIL", "yaml", "tqdm", "skimage", "httpx"}
+# what a user without hfdae needs for the pipeline's remote code (scikit-image: the 'auto' noise estimate;
+# huggingface_hub comes with transformers)
+ALLOWED_PACKAGES = {"torch", "transformers", "safetensors", "numpy", "PIL", "yaml", "tqdm", "skimage", "httpx",
+                    "huggingface_hub"}
 
 
 def test_the_pipeline_code_closes_over_its_relative_imports_and_needs_few_packages():
