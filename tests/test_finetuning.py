@@ -136,7 +136,7 @@ def test_finetune_command(parent, photos, tmp_path, capsys):
                  "--output", str(tmp_path / "run"), "--max-images", "16", "--task-options", "{sigma_max: 2}",
                  f"--data.validation_source={folder}", "--data.validation_split=null", *overrides])
     assert code == 0
-    assert "deblur protocol" in capsys.readouterr().out
+    assert f"best validation PSNR ({get_protocol('deblur').headline_label})" in capsys.readouterr().out
     tuned = DenoisingAutoencoder.from_pretrained(tmp_path / "run" / "final")
     assert tuned.config.task == "deblur" and tuned.config.lineage[0]["model"] == str(parent)
     assert tuned.config.training_summary["degradations"] == {"name": "blur", "sigma_max": 2.0}
