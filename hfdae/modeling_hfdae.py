@@ -201,6 +201,8 @@ class DenoisingAutoencoder(PreTrainedModel):
             labels: optional clean images, same shape; gives ``loss``.
             extra_inputs: [B, extra_input_channels, H, W] appended at the network input (for
                 example an inpainting mask); required when the config has ``extra_input_channels``.
+                An inpainting model (``task="inpaint"``) ignores the pixels where its first channel is
+                above 0 (the holes): they are set to 0, as in training.
             noise_level: for models with ``noise_level_input``: sigma in the [0, 1] scale as a float,
                 a [B] tensor or a [B, 1, H, W] map (see :func:`noise_level_map`); ``None`` restores
                 blind. Refused by models without the input.
@@ -229,6 +231,11 @@ class DenoisingAutoencoder(PreTrainedModel):
 
         if noise_level is not None and not config.noise_level_input:
             raise ValueError("this model has no noise-level input (noise_level_input=False); call it without noise_level")
+
+        if config.task == "inpaint" and extra_inputs is not None:
+            # what lies under the mask is unknown: the model sees it as training showed it (0), never
+            # the paint of an editor or the old pixels (which tint the fill with their colour)
+            pixel_values = pixel_values.masked_fill(extra_inputs[:, :1] > 0, 0.0)
 
         if config.colour_space == "lab":
             lab = rgb_to_lab(pixel_values.float())

@@ -50,6 +50,8 @@ ZOO: dict[str, ZooEntry] = {
     for entry in (
         ZooEntry("colour", "colour flagship: wide skip U-Net, blind Gaussian noise up to sigma 50, salt and pepper, "
                            "blur, knockout", embedded=True),
+        ZooEntry("colour-v1", "the first colour flagship (2.10 M parameters, full-resolution skip U-Net, blind); "
+                              "kept to rerun comparisons and as the parent of the task models"),
         ZooEntry("small", "Figure 18.4's small design (shallow, skips), the chapter's four degradations"),
         ZooEntry("noskip", "Figure 18.4's deep design without skips, the chapter's four degradations"),
         ZooEntry("skip", "Figure 18.4's deep design with skips, the chapter's four degradations"),

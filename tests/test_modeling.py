@@ -385,3 +385,28 @@ def test_noise_level_is_refused_by_blind_models_and_checked():
 def test_invalid_space_to_depth_factor_is_named():
     with pytest.raises(ValueError, match="space_to_depth_factor=3"):
         DenoisingAutoencoderConfig.from_preset("small", space_to_depth_factor=3)
+
+
+@pytest.mark.parametrize("colour_space", ["rgb", "lab"])
+def test_an_inpainting_model_sees_zeros_in_the_holes_whatever_they_held(colour_space):
+    # The Space's editor paints the holes (magenta), a user may pass the original pixels: the model must
+    # see what training showed it (zeros), or its fill takes the colour of what was under the mask.
+    import hfdae
+
+    config = DenoisingAutoencoderConfig.from_preset("small", extra_input_channels=1, task="inpaint", colour_space=colour_space)
+    model = DenoisingAutoencoder(config).eval()
+    clean = torch.rand(2, 3, 24, 40, generator=torch.Generator().manual_seed(0))
+    mask = torch.zeros(2, 1, 24, 40)
+    mask[..., 5:8, 3:30] = 1.0
+    paint = torch.tensor([1.0, 0.0, 1.0]).view(1, 3, 1, 1)
+    holes = clean.masked_fill(mask.bool(), 0.0)
+    with torch.no_grad():
+        expected = model(holes, extra_inputs=mask).reconstruction
+        for under_the_mask in (clean, torch.where(mask.bool(), paint, clean)):
+            assert torch.equal(model(under_the_mask, extra_inputs=mask).reconstruction, expected)
+            restored = hfdae.restore(model, under_the_mask, extra_inputs=mask, precision="fp32", tile_size=None)
+            assert torch.equal(restored, hfdae.restore(model, holes, extra_inputs=mask, precision="fp32", tile_size=None))
+    # a model with an extra input that is not a mask (task other than inpaint) is not masked
+    other = DenoisingAutoencoder(DenoisingAutoencoderConfig.from_preset("small", extra_input_channels=1)).eval()
+    with torch.no_grad():
+        assert not torch.equal(other(clean, extra_inputs=mask).reconstruction, other(holes, extra_inputs=mask).reconstruction)
