@@ -33,6 +33,7 @@ def _outcomes(folder: Path) -> list[dict]:
 def _one_process_fails_in_its_loader(folder: str) -> None:
     from accelerate import Accelerator
 
+    torch.set_num_threads(1)  # forked from pytest: an OpenMP pool started in the parent must not be used
     accelerator = Accelerator(cpu=True)
     rank = accelerator.process_index
 
@@ -76,7 +77,7 @@ def _train_on_uneven_shards(folder: str, photos: str) -> None:
     from hfdae.recipe import TrainingConfig
     from hfdae.training import Trainer
 
-    torch.set_num_threads(1)
+    torch.set_num_threads(1)  # forked from pytest: an OpenMP pool started in the parent must not be used
     config = TrainingConfig(
         output_dir=str(Path(folder) / "run"),
         model={"preset": "small", "overrides": {"widths": [8], "blocks_per_level": [1]}},
