@@ -9,7 +9,8 @@ the crop order is a pure function of (seed, epoch, position), so a resumed strea
 
 Sources (:func:`image_records`):
     - a folder of images (searched recursively), one image file, or a list of files/folders:
-      one shard per file, so nodes and DataLoader workers each read different files;
+      for crops, one shard per block of files (at least 4 blocks per process when there are enough
+      files), so nodes and DataLoader workers each read different files;
     - parquet: one ``.parquet`` file, a list of them, or a folder holding only parquet files:
       one shard per row group; the image column is detected from the ``datasets`` features;
     - a Hub dataset id ``"org/name"`` (anything that is not an existing local path), streamed with
