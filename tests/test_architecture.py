@@ -18,7 +18,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "hfdae"
 FLOORS = {
     0: {"configuration_hfdae", "blocks", "modeling_hfdae"},  # the model (uploaded with the weights)
     1: {"processing", "metrics", "degradations", "peers", "classical", "samples", "data", "zoo", "complexity", "plots",
-        "image_processing_hfdae"},
+        "image_processing_hfdae", "image_io", "distributed"},
     # running a model: its sources, its inference copy, transformers' pipeline, a whole dataset
     2: {"fusion", "runs", "inference", "export", "pipeline_hfdae", "remote_code", "dataset_restoration"},
     3: {"protocols", "baselines", "evaluation"},  # measuring
