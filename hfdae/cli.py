@@ -42,9 +42,17 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--samples", default=None, help="comma-separated bundled sample names (default: astronaut,coffee,chelsea)")
     demo.add_argument("--seed", type=int, default=0, help="base seed of the degradations")
 
-    denoise = commands.add_parser("denoise", help="restore image files or folders")
-    denoise.add_argument("inputs", nargs="+", help="image files and/or folders")
-    denoise.add_argument("-o", "--output", required=True, help="output folder (or file, for one input file)")
+    denoise = commands.add_parser("denoise", help="restore image files or folders, or every image of a dataset")
+    denoise.add_argument("inputs", nargs="*", help="image files and/or folders")
+    denoise.add_argument("-o", "--output", default=None,
+                         help="output folder (or file, for one input file); with --dataset: the dataset's folder")
+    denoise.add_argument("--dataset", default=None, metavar="ID_OR_FOLDER",
+                         help="restore every image of a datasets dataset (a Hub id or a folder) into Hub-ready parquet"
+                              " files (resumable; under `accelerate launch` the processes share the work)")
+    denoise.add_argument("--split", default="train", help="with --dataset: the split (default: train)")
+    denoise.add_argument("--column", default="image", help="with --dataset: the image column (default: image)")
+    denoise.add_argument("--push-to-hub", default=None, metavar="REPO",
+                         help="with --dataset: upload the restored dataset to this dataset repo")
     denoise.add_argument("--suffix", default=None, help="force an output format such as .png (default: keep each input's)")
     denoise.add_argument("--noise-level", default=None, type=_noise_level_argument, metavar="auto|SIGMA",
                          help="strength, for models with a noise-level input: 'auto' estimates sigma per image,"
@@ -166,6 +174,10 @@ def _run_demo(args: argparse.Namespace) -> int:
 def _run_denoise(args: argparse.Namespace) -> int:
     from .inference import denoise_files, load_model
 
+    if args.dataset is not None:
+        return _run_denoise_dataset(args)
+    if not args.inputs or args.output is None:
+        raise ValueError("give image files or folders and --output, or --dataset ID_OR_FOLDER")
     model = load_model(args.model)
     report = denoise_files(model, args.inputs, args.output, suffix=args.suffix, noise_level=args.noise_level)
     print(f"restored {len(report.written)} image(s) into {args.output}")
@@ -174,6 +186,24 @@ def _run_denoise(args: argparse.Namespace) -> int:
     for path, reason in report.failed.items():
         print(f"could not read {path}: {reason}", file=sys.stderr)
     return 1 if report.failed and not report.written else 0
+
+
+def _run_denoise_dataset(args: argparse.Namespace) -> int:
+    from .dataset_restoration import restore_dataset
+
+    if args.inputs:
+        raise ValueError("give image files and folders, or --dataset, not both")
+    if args.output is None and args.push_to_hub is None:
+        raise ValueError("--dataset needs --output DIR (or --push-to-hub REPO)")
+    report = restore_dataset(args.model, args.dataset, args.output, split=args.split, column=args.column,
+                             push_to_hub=args.push_to_hub, noise_level=args.noise_level)
+    print(f"restored {report.rows_restored} row(s) of {args.dataset} [{args.split}] into {report.output_dir}"
+          f" ({len(report.files_skipped)} file(s) were already there)")
+    for label, reason in report.failed.items():
+        print(f"kept unrestored: {label}: {reason}", file=sys.stderr)
+    if report.commit_url:
+        print(f"pushed: {report.commit_url}")
+    return 0
 
 
 def _run_train(args: argparse.Namespace, extra: list[str]) -> int:

@@ -181,6 +181,10 @@ class DenoisingAutoencoderConfig(PretrainedConfig):
             self.in_channels = 1 if self.colour_space == "gray" else 3
         if self.out_channels is None:
             self.out_channels = self.in_channels
+        if __name__.split(".")[0] == "hfdae":
+            # config.json's custom_pipelines is for transformers without hfdae (trust_remote_code); the installed
+            # package registers the same pipeline, and transformers would demand trust_remote_code for it
+            kwargs.pop("custom_pipelines", None)
         super().__post_init__(**kwargs)
         self._check()
 

@@ -15,6 +15,11 @@ A Hub folder (what :func:`build_model_folder` writes and :func:`upload_model_fol
     configuration_hfdae.py  modeling_hfdae.py  blocks.py
                                 the model's self-contained code, so that
                                 ``AutoModel.from_pretrained(repo_id, trust_remote_code=True)`` works without hfdae
+    preprocessor_config.json    the image processor's settings (hfdae.DenoisingAutoencoderImageProcessor)
+    pipeline_hfdae.py  image_processing_hfdae.py  and the modules they import (hfdae.remote_code)
+                                the ``image-restoration`` pipeline, named in config.json's ``custom_pipelines``,
+                                so ``pipeline("image-restoration", model=repo_id, trust_remote_code=True)`` works
+                                without hfdae
 
 Everything is uploaded in ONE commit, after the folder has been checked locally (the weights load
 strictly into the configuration, the card parses), so a failed push leaves no partial upload; a repo
@@ -746,6 +751,9 @@ def _fill_model_folder(folder: Path, model_dir: Path, run_dir: Path | None, eval
         for name in REMOTE_CODE_FILES:
             shutil.copyfile(PACKAGE_DIR / name, folder / name)
     (folder / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+    from .remote_code import write_pipeline_files
+
+    write_pipeline_files(folder, include_code=include_code)  # preprocessor_config.json (+ the pipeline's code)
     shutil.copyfile(model_dir / "model.safetensors", folder / "model.safetensors")
     learning_curve = None
     if run_dir is not None and (run_dir / LEARNING_CURVE).is_file():

@@ -37,6 +37,7 @@ import hfdae
 from hfdae import hub
 from hfdae.cli import main as cli_main
 from hfdae.evaluation import CHAPTER_CONDITIONS, EvaluationReport
+from hfdae.remote_code import PIPELINE_CODE_FILES
 
 from conftest import make_model
 
@@ -45,7 +46,8 @@ pytestmark = pytest.mark.filterwarnings("ignore:Use 'content=<...>' to upload ra
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "hf_test_write_token"
-REMOTE_CODE = {"configuration_hfdae.py", "modeling_hfdae.py", "blocks.py"}
+# the model's code, and the image-restoration pipeline's with the modules it imports (hfdae.remote_code)
+REMOTE_CODE = {"configuration_hfdae.py", "modeling_hfdae.py", "blocks.py"} | set(PIPELINE_CODE_FILES)
 
 
 # --- a small trained-looking run, its evaluations ---------------------------------------------------------
@@ -205,7 +207,7 @@ def test_card_says_when_the_model_is_untrained_and_asks_which_row_is_the_model(t
 def test_build_model_folder_from_a_run(tmp_path, run_dir, evaluations):
     folder = hub.build_model_folder(run_dir, tmp_path / "upload", evaluations=evaluations, repo_id="me/tiny-dae")
     names = {path.name for path in folder.iterdir()}
-    assert names == {"config.json", "model.safetensors", "README.md", "learning_curve.png",
+    assert names == {"config.json", "model.safetensors", "README.md", "learning_curve.png", "preprocessor_config.json",
                      "eval-seed-tinyset.json", "eval-awgn-tinyset.json"} | REMOTE_CODE
     config = json.loads((folder / "config.json").read_text())
     assert config["auto_map"] == hub.AUTO_MAP and config["images_seen"] == 4_800
@@ -219,7 +221,7 @@ def test_build_model_folder_from_a_run(tmp_path, run_dir, evaluations):
     # a folder kept in a repository (zoo/NAME) can leave the code out; an upload always carries it
     kept = hub.build_model_folder(run_dir, tmp_path / "kept", evaluations=evaluations, include_code=False)
     assert {path.name for path in kept.iterdir()} == names - REMOTE_CODE
-    assert "auto_map" not in json.loads((kept / "config.json").read_text())
+    assert not {"auto_map", "custom_pipelines"} & set(json.loads((kept / "config.json").read_text()))
 
 
 def test_build_model_folder_refuses_pickles_and_broken_weights(tmp_path, run_dir):
@@ -487,7 +489,7 @@ def test_model_push_to_hub_writes_safetensors_card_and_code(fake_hub, tmp_path):
     model = make_model("small")
     info = model.push_to_hub("me/pushed", create_pr=False, commit_message="first")
     commit = fake_hub.commits[-1]
-    assert set(commit["files"]) == {"config.json", "model.safetensors", "README.md"} | REMOTE_CODE
+    assert set(commit["files"]) == {"config.json", "model.safetensors", "README.md", "preprocessor_config.json"} | REMOTE_CODE
     assert commit["summary"] == "first" and info.oid
     assert "UNTRAINED" in commit["files"]["README.md"].decode()
     with pytest.warns(hfdae.inference.UntrainedModelWarning):
