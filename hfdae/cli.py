@@ -140,6 +140,11 @@ def build_parser() -> argparse.ArgumentParser:
     space.add_argument("--max-pixels", type=int, default=4_000_000, help="largest upload in pixels (default 4000000)")
     space.add_argument("--concurrency", type=int, default=1, help="requests restored at a time (default 1)")
     space.add_argument("--output", default=None, help="folder for results and examples (default: a new temporary one)")
+    space.add_argument("--export", default=None, metavar="DIR",
+                       help="instead of launching, write a Space folder to push to the Hub: app.py, a wheel of hfdae,"
+                            " requirements.txt, README front matter and the --model folders (no download at start-up)")
+    space.add_argument("--wheel", default=None, help="with --export: ship this built hfdae wheel instead of building one")
+    space.add_argument("--overwrite", action="store_true", help="with --export: replace a previous export in DIR")
     _add_hub_commands(commands)
     return parser
 
@@ -333,12 +338,17 @@ def _run_export(args: argparse.Namespace) -> int:
 
 def _run_space(args: argparse.Namespace) -> int:
     try:
+        from . import space
         from .space import launch, parse_model_specs
     except ModuleNotFoundError as error:
         if error.name is None or not error.name.startswith("gradio"):
             raise
         print("hfdae space: error: the demo needs gradio; install it with: pip install 'hfdae[space]'", file=sys.stderr)
         return 2
+    if args.export:
+        folder = space.export_space(args.export, parse_model_specs(args.model), wheel=args.wheel, overwrite=args.overwrite)
+        print(f"wrote the Space folder {folder}; push it with: hf upload USER/NAME {folder} . --repo-type space")
+        return 0
     launch(parse_model_specs(args.model), server_name="127.0.0.1", server_port=args.port, max_pixels=args.max_pixels,
            output_dir=args.output, concurrency_limit=args.concurrency)
     return 0

@@ -466,6 +466,21 @@ def test_hfdae_space_launches_on_localhost_with_the_given_models(monkeypatch):
     assert options["server_name"] == "127.0.0.1" and options["server_port"] == 7000 and options["max_pixels"] == 999
 
 
+def test_hfdae_space_export_writes_the_folder_with_the_given_models(monkeypatch, tmp_path, capsys):
+    calls = []
+    monkeypatch.setattr("hfdae.space.export_space", lambda *arguments, **options: calls.append((arguments, options))
+                        or Path(arguments[0]))
+    assert main(["space", "--export", str(tmp_path / "out"), "--model", "default", "--model", "holes=inpaint"]) == 0
+    assert calls == [((str(tmp_path / "out"), {DEFAULT_MODEL_LABEL: "default", "holes": "inpaint"}),
+                      {"wheel": None, "overwrite": False})]
+    assert "hf upload USER/NAME" in capsys.readouterr().out
+    assert main(["space", "--export", str(tmp_path / "out"), "--wheel", "hfdae.whl", "--overwrite"]) == 0
+    assert calls[-1][1] == {"wheel": "hfdae.whl", "overwrite": True}
+    monkeypatch.setattr("hfdae.space.export_space", export_space)
+    assert main(["space", "--export", str(tmp_path / "hub"), "--model", "org/some-model"]) == 2
+    assert "download a Hub model first" in capsys.readouterr().err
+
+
 def test_hfdae_space_without_gradio_says_how_to_install_it(monkeypatch, capsys):
     monkeypatch.delitem(sys.modules, "hfdae.space")
     monkeypatch.setitem(sys.modules, "gradio", None)  # makes `import gradio` fail
