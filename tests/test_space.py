@@ -763,6 +763,7 @@ def _refusal_after(page, upload: str, path: Path) -> str:
 def _phone_session(page, url, shots) -> None:
     page.goto(url)
     header = page.locator("#hfdae-header")
+    header.get_by_text("Restore photos").wait_for(timeout=30_000)
     assert header.locator("table").count() == 0  # a how-to, not a developer's table
     assert page.evaluate("document.querySelector('#hfdae-header').scrollWidth <= document.documentElement.clientWidth")
     _restore_example(page)
