@@ -377,7 +377,8 @@ class Restoration:
         """A Markdown summary: model, input, time, the metrics table (when there is a reference), remarks."""
         lines = [f"**{self.model}**, {self.seconds:.2f} s; input: {self.condition}."]
         if self.noise_level is not None:
-            lines.append(f"Noise level given to the model: sigma {self.noise_level:.1f}/255 ({self.noise_level_source}).")
+            lines.append(f"Noise level given to the model: sigma {self.noise_level:.1f}/255"
+                         f" ({self.noise_level_source}).")
         lines.append("")
         if self.psnr_restored is None:
             lines.append("No clean reference (the upload is the damaged image), so no PSNR or SSIM.")
@@ -620,7 +621,8 @@ class DenoisingSpace:
         kind = "a model for noisy JPEG photos" if abilities.handles_jpeg and abilities.task != "inpaint" \
             else _TASK_WORDS.get(abilities.task, f"a {abilities.task} model")
         order = list(_DEGRADATION_WORDS)
-        names = sorted(abilities.trained_on, key=lambda name: (order.index(name) if name in order else len(order), name))
+        names = sorted(abilities.trained_on,
+                       key=lambda name: (order.index(name) if name in order else len(order), name))
         seen = [_DEGRADATION_WORDS.get(name, name.replace("_", " ")) for name in names]
         text = f"{kind}, trained on {_join_words(seen)}" if seen else kind
         return text + (", in grey" if abilities.gray else "")
@@ -693,7 +695,8 @@ class DenoisingSpace:
         results = []
         for index, label in enumerate(labels, 1):
             report = None if progress is None else (lambda done, total, label=label: progress(label, done, total))
-            results.append(self._restore(prepared, label, folder, f"{index}-", noise_level=noise_level, progress=report))
+            results.append(self._restore(prepared, label, folder, f"{index}-", noise_level=noise_level,
+                                         progress=report))
         return results
 
     def inpaint(
@@ -1115,8 +1118,9 @@ class _DenoiseTab(_Tab):
                      [str(examples["astronaut"]), "blur"], [str(examples["coffee"]), "salt_pepper"],
                      [str(examples["astronaut"]), "knockout"], [str(examples["coffee"]), PHONE_PHOTO]],
                     inputs=[self.image, self.degradation],
-                    example_labels=["Cat + Gaussian noise", "Noisy phone photo (JPEG, as it is)", "Astronaut + blur",
-                                    "Coffee + salt and pepper", "Astronaut + knockout", "Coffee + phone-photo noise"],
+                    example_labels=["Cat + Gaussian noise", "Noisy phone photo (simulated; JPEG, as it is)",
+                                    "Astronaut + blur", "Coffee + salt and pepper", "Astronaut + knockout",
+                                    "Coffee + phone-photo noise"],
                     label="Examples: click one, then Restore", elem_id="denoise-examples")
 
         job_inputs = [self.image, self.degradation, self.model]
@@ -1184,8 +1188,8 @@ class _CompareTab(_Tab):
         gr.Examples([[str(examples["chelsea"]), "gaussian"], [str(examples["noisy-phone-photo"]), ALREADY_DEGRADED],
                      [str(examples["astronaut"]), "blur"], [str(examples["astronaut"]), "knockout"]],
                     inputs=[self.image, self.degradation],
-                    example_labels=["Cat + Gaussian noise", "Noisy phone photo (JPEG, as it is)", "Astronaut + blur",
-                                    "Astronaut + knockout"],
+                    example_labels=["Cat + Gaussian noise", "Noisy phone photo (simulated; JPEG, as it is)",
+                                    "Astronaut + blur", "Astronaut + knockout"],
                     label="Examples: click one, then Compare", elem_id="compare-examples")
         outputs = [self.gallery, self.table]
         self.image.upload(self.on_upload, self.image, [self.image, self.notice, *outputs], preprocess=False,
@@ -1419,7 +1423,10 @@ _UPLOAD_GUARD_JS = r"""
   };
   const imageSize = file => new Promise(resolve => {
     const url = URL.createObjectURL(file), picture = new Image();
-    picture.onload = () => { URL.revokeObjectURL(url); resolve({width: picture.naturalWidth, height: picture.naturalHeight}); };
+    picture.onload = () => {
+      URL.revokeObjectURL(url);
+      resolve({width: picture.naturalWidth, height: picture.naturalHeight});
+    };
     picture.onerror = () => { URL.revokeObjectURL(url); resolve(null); };
     picture.src = url;
   });
@@ -1653,7 +1660,8 @@ def _wheel_requirements(wheel: Path) -> tuple[str, list[str]]:
         metadata_name = next(name for name in archive.namelist() if name.endswith(".dist-info/METADATA"))
         metadata = archive.read(metadata_name).decode()
     version = re.search(r"^Version: (.+)$", metadata, re.MULTILINE).group(1).strip()
-    requirements = [line.split(":", 1)[1].strip() for line in metadata.splitlines() if line.startswith("Requires-Dist:")]
+    requirements = [line.split(":", 1)[1].strip() for line in metadata.splitlines()
+                    if line.startswith("Requires-Dist:")]
     return version, [requirement for requirement in requirements if ";" not in requirement]
 
 
