@@ -188,9 +188,9 @@ def _run_denoise(args: argparse.Namespace) -> int:
     print(f"restored {len(report.written)} image(s) into {args.output}")
     for path, sigma in report.noise_levels.items():
         print(f"estimated noise level of {path}: sigma {sigma:.1f} (0-255)")
-    for path, reason in report.failed.items():
-        print(f"could not read {path}: {reason}", file=sys.stderr)
-    return 1 if report.failed and not report.written else 0
+    for line in report.problems():
+        print(line, file=sys.stderr)
+    return report.exit_status
 
 
 def _run_denoise_dataset(args: argparse.Namespace) -> int:

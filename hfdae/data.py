@@ -3,11 +3,14 @@
 Clean crops come out of this module; degradations are not applied here (the training step applies
 them per batch on the device with :mod:`hfdae.degradations`). Everything streams through Hugging
 Face ``datasets.IterableDataset``, so sharding over processes and DataLoader workers, shuffling,
-``set_epoch`` and ``state_dict`` resumption are the ones ``datasets`` provides.
+``set_epoch`` and ``state_dict`` resumption are the ones ``datasets`` provides. For image files
+the crop order is a pure function of (seed, epoch, position), so a resumed stream continues exactly
+(:func:`crop_dataset`).
 
 Sources (:func:`image_records`):
     - a folder of images (searched recursively), one image file, or a list of files/folders:
-      one shard per file, so nodes and DataLoader workers each read different files;
+      for crops, one shard per block of files (at least 4 blocks per process when there are enough
+      files), so nodes and DataLoader workers each read different files;
     - parquet: one ``.parquet`` file, a list of them, or a folder holding only parquet files:
       one shard per row group; the image column is detected from the ``datasets`` features;
     - a Hub dataset id ``"org/name"`` (anything that is not an existing local path), streamed with
@@ -29,9 +32,11 @@ Example:
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import re
 import warnings
+import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -552,11 +557,18 @@ class _CropSampler:
         self._decoded = 0
         self._failed_names: set[str] = set()
 
+    def _epoch(self) -> int:
+        return int(self.epoch_counter) if self.epoch_counter is not None else 0
+
     def __call__(self, batch: dict[str, list[Any]]) -> dict[str, list[Any]]:
+        crops, names = self._cut(batch["image"], batch["name"], self._epoch())
+        return {"crop": crops, "name": names}
+
+    def _cut(self, images: Sequence[Any], image_names: Sequence[str], epoch: int) -> tuple[list[np.ndarray], list[str]]:
+        """Decode each image and cut its crops (unreadable ones are skipped with a warning)."""
         crops: list[np.ndarray] = []
         names: list[str] = []
-        epoch = int(self.epoch_counter) if self.epoch_counter is not None else 0
-        for image, name in zip(batch["image"], batch["name"]):
+        for image, name in zip(images, image_names):
             try:
                 pixels = _training_pixels(_decode_record(image, name), self.channels)
             except ImageReadError as error:
@@ -572,13 +584,79 @@ class _CropSampler:
                     crop = _overexpose(crop, rng)
                 crops.append(crop)
                 names.append(name)
-        return {"crop": crops, "name": names}
+        return crops, names
 
     def _check_something_decodes(self) -> None:
         # Counted per process (worker): only when this one process failed on every record of the
         # source is it certain that a pass can yield nothing.
         if self._decoded == 0 and self.record_count and len(self._failed_names) >= self.record_count:
             raise RuntimeError(_nothing_decodes_message(self.source_label, len(self._failed_names)))
+
+
+# Tags that keep the seed sequences of the file order and of each block's crop order apart from each
+# other and from the per-image crop streams ([seed, epoch, name hash]).
+_FILE_ORDER_TAG = zlib.crc32(b"hfdae file order")
+_BLOCK_ORDER_TAG = zlib.crc32(b"hfdae block order")
+# Image sources are cut into at least this many blocks per process when they have the files, so that
+# DataLoader workers (one block at a time each) all get work.
+_MIN_BLOCKS_PER_PROCESS = 4
+
+
+def _block_ids(blocks: list[int]) -> Iterator[dict[str, int]]:
+    for block in blocks:
+        yield {"block": block}
+
+
+class _BlockCropper(_CropSampler):
+    """Image files: the crops of one block of files, mixed; every position of an epoch's stream is a
+    pure function of (seed, epoch, position).
+
+    Each epoch, the files are permuted by ``(seed, epoch)`` (a full shuffle: file paths are cheap) and
+    cut into blocks of ``files_per_block``; block ``k`` holds the ``k``-th slice. Mapped over block ids,
+    this decodes the block's files, cuts their crops and mixes them by ``(seed, epoch, k)``. Nothing
+    depends on what came before in the stream, so ``datasets``' state (which block, how many crops of
+    it already yielded) resumes it exactly, whatever the DataLoader workers and processes, unlike a
+    shuffle buffer, whose content a state dict does not hold.
+    """
+
+    def __init__(self, paths: list[str], names: list[str], files_per_block: int, shuffle: bool, **sampler_kwargs):
+        super().__init__(**sampler_kwargs)
+        self.paths = paths
+        self.names = names
+        self.files_per_block = files_per_block
+        self.shuffle = shuffle
+        self._order_cache: tuple[int, np.ndarray] | None = None
+
+    def file_order(self, epoch: int) -> np.ndarray:
+        """The order of the files in ``epoch`` (indices into the file list)."""
+        if self._order_cache is None or self._order_cache[0] != epoch:
+            count = len(self.paths)
+            order = (np.random.default_rng([self.seed, epoch, _FILE_ORDER_TAG]).permutation(count) if self.shuffle
+                     else np.arange(count))
+            self._order_cache = (epoch, order)
+        return self._order_cache[1]
+
+    def __call__(self, batch: dict[str, list[Any]]) -> dict[str, list[Any]]:
+        epoch = self._epoch()
+        order = self.file_order(epoch)
+        crops: list[np.ndarray] = []
+        names: list[str] = []
+        for block in batch["block"]:
+            members = order[block * self.files_per_block : (block + 1) * self.files_per_block]
+            block_crops, block_names = self._cut([self.paths[i] for i in members], [self.names[i] for i in members],
+                                                 epoch)
+            mixed = (np.random.default_rng([self.seed, epoch, _BLOCK_ORDER_TAG, block]).permutation(len(block_crops))
+                     if self.shuffle and len(block_crops) > 1 else range(len(block_crops)))
+            crops.extend(block_crops[i] for i in mixed)
+            names.extend(block_names[i] for i in mixed)
+        return {"crop": crops, "name": names}
+
+
+def _files_per_block(file_count: int, shuffle_buffer: int, crops_per_image: int, num_processes: int) -> int:
+    """Files whose crops are mixed together: about ``shuffle_buffer`` crops, but small enough that every
+    process gets ``_MIN_BLOCKS_PER_PROCESS`` blocks when there are enough files."""
+    wanted = max(1, math.ceil(shuffle_buffer / crops_per_image)) if shuffle_buffer > 1 else 1
+    return max(1, min(wanted, file_count // (_MIN_BLOCKS_PER_PROCESS * num_processes)))
 
 
 def _nothing_decodes_message(label: str, failed: int) -> str:
@@ -624,10 +702,12 @@ def crop_dataset(
     (once per file and process) and counted by :func:`skipped_images`.
 
     Call ``set_epoch(epoch)`` on the returned dataset itself (not on one derived from it): it changes
-    the shard order, the shuffle buffer and the crops. ``state_dict()`` / ``load_state_dict()``
-    resume where the state was taken (set the same epoch first); exactly the same crops follow when
-    ``shuffle_buffer <= 1``, while a larger shuffle buffer's content is lost and refilled (a
-    ``datasets`` limitation).
+    the order and the crops. ``state_dict()`` / ``load_state_dict()`` (or the DataLoader's, with any
+    number of workers) resume where the state was taken (set the same epoch first). For image files
+    the stream resumes exactly, crop for crop, whatever ``shuffle_buffer``: the order is a pure
+    function of (seed, epoch, position) (files permuted per epoch, then mixed in blocks of about
+    ``shuffle_buffer`` crops). Parquet and Hub rows go through ``datasets``' shuffle buffer instead,
+    whose content a state dict does not hold: they resume exactly only with ``shuffle_buffer <= 1``.
 
     Args:
         source: see :func:`image_records`.
@@ -636,13 +716,16 @@ def crop_dataset(
         split: the hash split to read (``"train"``), or None for every file; see :func:`image_records`.
         fractions: split name -> fraction, summing to 1.
         salt: see :func:`split_of`.
-        shuffle_buffer: 0: fixed order; 1: shuffled shard (file) order only; more: also a shuffle
-            buffer of that many crops (``datasets.IterableDataset.shuffle``).
+        shuffle_buffer: 0: fixed order; 1: shuffled file order only; more: also mix crops, about this
+            many at a time (image files: the crops of ``ceil(shuffle_buffer / crops_per_image)`` files
+            at once, fewer when needed to give every process 4 blocks; parquet/Hub: a
+            ``datasets`` shuffle buffer of this many crops).
         seed: seeds the shard order, the buffer and the crops; use the same on every process.
         flips: random horizontal and vertical flips.
         crops_per_image: crops cut from each decoded image (decoding is the costly part).
-        num_processes: processes (nodes) sharing the data; each reads its own shards
-            (``split_dataset_by_node``), so each file is read once per epoch overall.
+        num_processes: processes (nodes) sharing the data; each reads its own shards (blocks of image
+            files, parquet row groups; ``split_dataset_by_node``), so each file is read once per epoch
+            overall.
         process_index: this process's rank, ``0 <= process_index < num_processes``.
         image_column: parquet/Hub image column; see :func:`image_records`.
         overexposure: fraction of crops brightened by a random gain in [1, 2] and clipped, so that
@@ -669,11 +752,21 @@ def crop_dataset(
     records, plan = _records_and_plan(source, split, fractions, salt, image_column)
     if plan.generator is not None:
         _check_some_record_decodes(plan)
-    sampler = _CropSampler(crop_size, channels, flips, crops_per_image, seed, plan.label,
-                           plan.record_count if plan.kind == "images" else None, overexposure)
-    dataset = records.map(sampler, batched=True, batch_size=1, remove_columns=["image", "name"])
-    if shuffle_buffer > 0:
-        dataset = dataset.shuffle(seed=seed, buffer_size=shuffle_buffer)
+    sampler_kwargs = dict(crop_size=crop_size, channels=channels, flips=flips, crops_per_image=crops_per_image,
+                          seed=seed, source_label=plan.label, overexposure=overexposure,
+                          record_count=plan.record_count if plan.kind == "images" else None)
+    if plan.kind == "images":  # exact resume at any position: see _BlockCropper
+        paths, names = plan.gen_kwargs["paths"], plan.gen_kwargs["names"]
+        files_per_block = _files_per_block(len(paths), shuffle_buffer, crops_per_image, num_processes)
+        sampler = _BlockCropper(paths, names, files_per_block, shuffle=shuffle_buffer > 0, **sampler_kwargs)
+        blocks = datasets.IterableDataset.from_generator(
+            _block_ids, gen_kwargs={"blocks": list(range(math.ceil(len(paths) / files_per_block)))})
+        dataset = blocks.map(sampler, batched=True, batch_size=1, remove_columns=["block"])
+    else:  # parquet and Hub rows: datasets' shuffle buffer (its content is not in a state dict)
+        sampler = _CropSampler(**sampler_kwargs)
+        dataset = records.map(sampler, batched=True, batch_size=1, remove_columns=["image", "name"])
+        if shuffle_buffer > 0:
+            dataset = dataset.shuffle(seed=seed, buffer_size=shuffle_buffer)
     if num_processes > 1:
         # "shards" reads each file on one process only; "auto" would fall back to every process
         # reading (and decoding) everything whenever the shard count is not a multiple of num_processes.

@@ -21,7 +21,16 @@ from .configuration_hfdae import DenoisingAutoencoderConfig
 from .modeling_hfdae import DenoisingAutoencoder, noise_level_map
 from .acceleration import inference_autocast, inference_precision, prepare_for_inference
 from .zoo import ZOO, resolve_zoo_name
-from .processing import ImageLike, ImageReadError, list_image_files, read_image, save_image, to_tensor
+from .processing import (
+    ImageLike,
+    ImageReadError,
+    ImageWriteError,
+    list_image_files,
+    read_image,
+    save_image,
+    to_tensor,
+    unwritable_reason,
+)
 
 __all__ = [
     "DEFAULT_MODEL",
@@ -373,11 +382,37 @@ def denoise_image(model: DenoisingAutoencoder, image: ImageLike) -> torch.Tensor
 
 @dataclass
 class DenoiseReport:
-    """What :func:`denoise_files` did: the files written and the inputs it could not read."""
+    """What :func:`denoise_files` did.
+
+    Args:
+        written: the files written.
+        failed: input -> why it could not be read (it was skipped; the rest went on).
+        not_written: input -> why its restoration could not be written (the rest went on).
+        noise_levels: with ``noise_level="auto"``: input -> the estimated sigma (0-255).
+    """
 
     written: list[Path] = field(default_factory=list)
     failed: dict[Path, str] = field(default_factory=dict)
-    noise_levels: dict[Path, float] = field(default_factory=dict)  # with noise_level="auto": sigma (0-255) per input
+    not_written: dict[Path, str] = field(default_factory=dict)
+    noise_levels: dict[Path, float] = field(default_factory=dict)
+
+    @property
+    def exit_status(self) -> int:
+        """0 when every restoration was written (unreadable inputs skipped), else 1: a write failed, or
+        nothing could be read at all."""
+        return 1 if self.not_written or (self.failed and not self.written) else 0
+
+    def problems(self) -> list[str]:
+        """One line per input that could not be read or whose restoration could not be written, then a
+        count of each; empty when nothing went wrong."""
+        lines = [f"could not read {reason}" if reason.startswith(str(path)) else f"could not read {path}: {reason}"
+                 for path, reason in self.failed.items()]
+        lines += [f"could not write the restoration of {path}: {reason}" for path, reason in self.not_written.items()]
+        if self.failed:
+            lines.append(f"{len(self.failed)} input(s) skipped: not readable images")
+        if self.not_written:
+            lines.append(f"{len(self.not_written)} restoration(s) NOT written (see above); the others were")
+        return lines
 
 
 def denoise_files(
@@ -390,8 +425,17 @@ def denoise_files(
 ) -> DenoiseReport:
     """Restore image files and folders, writing results under ``output`` with the same relative names.
 
-    Each output keeps its input's size, channel count, alpha and bit depth. Unreadable inputs are
-    reported by name (in the returned report and the log) and the rest are still processed.
+    Each output keeps its input's size, channel count, alpha, bit depth (16-bit PNG and TIFF stay
+    16-bit), EXIF (orientation) and ICC profile, and lossless-ness; see :func:`hfdae.processing.save_image`.
+    Nothing is lost:
+
+    - an output that would replace any of the inputs (the same file, a link to it, or the same
+      name) is refused before any work, naming the file (``ValueError``); so is an ``output`` that is
+      an existing file when a folder is needed;
+    - an unreadable input is reported by name (``report.failed``) and the rest are still processed;
+    - an output that cannot be written (a folder in its place, no permission, a full disk) is
+      reported by name (``report.not_written``) and the rest are still processed; the file that was
+      there (if any) stays as it was, since outputs are written to a temporary file and renamed.
 
     Args:
         model: the model.
@@ -402,6 +446,9 @@ def denoise_files(
         noise_level: the strength control of models with a noise-level input (see :func:`restore`):
             ``None`` (blind), a sigma in the [0, 1] scale, or ``"auto"`` (estimated per image and
             recorded in the report's ``noise_levels``, in 0-255 units).
+
+    Returns:
+        A :class:`DenoiseReport`; its ``exit_status`` is non-zero if a restoration was not written.
     """
     from tqdm.auto import tqdm
 
@@ -409,6 +456,10 @@ def denoise_files(
     pairs = _output_paths(input_list, Path(output), suffix)
     report = DenoiseReport()
     for source, destination in tqdm(pairs, desc="denoise", unit="image", disable=not progress):
+        problem = unwritable_reason(destination)
+        if problem:  # known before restoring: no work is wasted on it
+            _note_not_written(report, source, f"{destination}: cannot write here ({problem})")
+            continue
         try:
             record = read_image(source)
         except ImageReadError as error:
@@ -421,28 +472,54 @@ def denoise_files(
             level = float(estimate_noise_level(to_tensor(pixels, model.config.image_channels))[0])
             report.noise_levels[source] = level * 255
         restored = restore(model, pixels, noise_level=level)
-        report.written.append(save_image(restored, destination, like=record))
+        try:
+            report.written.append(save_image(restored, destination, like=record))
+        except ImageWriteError as error:
+            _note_not_written(report, source, str(error))
     return report
 
 
+def _note_not_written(report: DenoiseReport, source: Path, reason: str) -> None:
+    report.not_written[source] = reason
+    logger.warning("not written: %s", reason)
+
+
+def _file_identity(path: Path) -> tuple[int, int] | Path:
+    """What makes two paths the same file: (device, inode) for one that exists (so links and hard links
+    match their target), else the resolved path."""
+    try:
+        status = os.stat(path)
+        return status.st_dev, status.st_ino
+    except OSError:
+        return Path(os.path.realpath(path))  # realpath, unlike Path.resolve, does not raise on a link loop
+
+
 def _output_paths(inputs: list[str | os.PathLike], output: Path, suffix: str | None) -> list[tuple[Path, Path]]:
+    """(input, output) pairs, refused (``ValueError``, before any work) when an output would replace an input
+    or two outputs collide, and when ``output`` is an existing file where a folder is needed."""
     single_file = len(inputs) == 1 and Path(inputs[0]).is_file()
     if single_file and output.suffix and not output.is_dir():
-        return [(Path(inputs[0]), output)]
-    pairs = []
-    for entry in map(Path, inputs):
-        files = list_image_files(entry)
-        base = entry if entry.is_dir() else entry.parent
-        for file in files:
-            relative = file.relative_to(base)
-            destination = output / relative
-            if suffix:
-                destination = destination.with_suffix(suffix)
-            pairs.append((file, destination))
-    destinations = [destination.resolve() for _, destination in pairs]
-    for (source, destination), resolved in zip(pairs, destinations):
-        if resolved == source.resolve():
-            raise ValueError(f"{destination} is its own input: choose an output folder other than the input's")
+        pairs = [(Path(inputs[0]), output)]
+    else:
+        if output.exists() and not output.is_dir():
+            raise ValueError(f"{output} is an existing file, but the output of "
+                             f"{'a folder' if not single_file else 'an image without a file suffix'} is a folder:"
+                             " choose a folder (or, for one image, a file name with an image suffix)")
+        pairs = []
+        for entry in map(Path, inputs):
+            files = list_image_files(entry)
+            base = entry if entry.is_dir() else entry.parent
+            for file in files:
+                destination = output / file.relative_to(base)
+                pairs.append((file, destination.with_suffix(suffix) if suffix else destination))
+    inputs_by_identity = {_file_identity(source): source for source, _ in pairs}
+    for _, destination in pairs:
+        replaced = inputs_by_identity.get(_file_identity(destination))
+        if replaced is not None:
+            raise ValueError(f"{destination} would be written over the input {replaced}: choose an output "
+                             f"{'file' if len(pairs) == 1 and single_file else 'folder'} other than the input's;"
+                             " nothing was restored")
+    destinations = [Path(os.path.realpath(destination)) for _, destination in pairs]
     if len(set(destinations)) != len(destinations):
         duplicate = next(d for d in destinations if destinations.count(d) > 1)
         raise ValueError(f"two inputs would both be written to {duplicate}; restore them into separate folders")

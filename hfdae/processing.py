@@ -3,27 +3,38 @@
 Convention used everywhere in hfdae: a model tensor is float, shape [B, C, H, W] (or [C, H, W]),
 values in [0, 1], C = 3 (RGB) or 1 (gray). Arrays are H x W x C, uint8 (8-bit), uint16 (16-bit) or
 float in [0, 1]. Files and PIL images of any common mode (1, L, LA, I;16, I, P, RGB, RGBA, CMYK,
-YCbCr, ...) convert to arrays; the alpha channel is kept aside so it can be written back unchanged.
+YCbCr, 16-bit colour ...) convert to arrays; the alpha channel is kept aside so it can be written back
+unchanged. Reading and writing files (bit depth, EXIF, ICC, lossless) live in :mod:`hfdae.image_io`,
+re-exported here.
 Colour-space conversions (LAB) live with the model in :mod:`hfdae.blocks` and are re-exported here.
 """
 
 from __future__ import annotations
 
-import io
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Union
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from .blocks import lab_to_rgb, rgb_to_lab
+from .image_io import (
+    IMAGE_SUFFIXES,
+    ImageReadError,
+    ImageRecord,
+    ImageWriteError,
+    list_image_files,
+    read_image,
+    unwritable_reason,
+    write_image,
+)
 
 __all__ = [
     "IMAGE_SUFFIXES",
     "ImageReadError",
+    "ImageWriteError",
     "ImageRecord",
     "ImageLike",
     "read_image",
@@ -35,111 +46,17 @@ __all__ = [
     "tensor_to_array",
     "tensor_to_image",
     "save_image",
+    "unwritable_reason",
     "center_crop",
     "list_image_files",
     "rgb_to_lab",
     "lab_to_rgb",
 ]
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".gif")
-
-# ITU-R BT.601 luma, the weights PIL's convert("L") uses, so gray conversions agree everywhere.
+# BT.601 luma, the weights PIL's convert("L") uses, so gray conversions agree everywhere.
 _LUMA_WEIGHTS = np.array([0.299, 0.587, 0.114], dtype=np.float64)
 
 ImageLike = Union[str, os.PathLike, Image.Image, np.ndarray, torch.Tensor]
-
-
-class ImageReadError(OSError):
-    """A file that is not a readable image (missing, truncated, corrupt or of an unknown format)."""
-
-
-@dataclass
-class ImageRecord:
-    """An image as read from a file, with what is needed to write the result back alike.
-
-    Args:
-        pixels: H x W x C array (C = 1 or 3), uint8, uint16 or float32 in [0, 1].
-        alpha: H x W alpha channel of the same dtype, or None.
-        bit_depth: 8 or 16 (32 for float images).
-        source_mode: the PIL mode the image had (``"RGBA"``, ``"I;16"`` ...).
-        path: the file it came from, if any.
-    """
-
-    pixels: np.ndarray
-    alpha: np.ndarray | None = None
-    bit_depth: int = 8
-    source_mode: str = "RGB"
-    path: Path | None = None
-
-    @property
-    def channels(self) -> int:
-        return self.pixels.shape[2]
-
-    @property
-    def size(self) -> tuple[int, int]:
-        """(height, width)."""
-        return self.pixels.shape[0], self.pixels.shape[1]
-
-
-def read_image(source: str | os.PathLike | Image.Image | bytes, name: str | None = None) -> ImageRecord:
-    """Read a file, encoded bytes or a PIL image of any common mode into an :class:`ImageRecord`.
-
-    Args:
-        source: a path, the encoded bytes of an image file, or a PIL image.
-        name: how to name the image in errors (default: the path).
-
-    Raises:
-        ImageReadError: naming the file when it is missing, truncated, corrupt or not an image.
-    """
-    if isinstance(source, Image.Image):
-        return _record_from_pil(source, path=None)
-    if isinstance(source, (bytes, bytearray, memoryview)):
-        opened, label, path = io.BytesIO(bytes(source)), name or "image bytes", None
-    else:
-        path = Path(source)
-        opened, label = path, name or str(path)
-    try:
-        with Image.open(opened) as image:
-            image.load()  # decode now, so a truncated file fails here and not later
-            return _record_from_pil(image, path)
-    except FileNotFoundError as error:
-        raise ImageReadError(f"{label}: no such file") from error
-    except UnidentifiedImageError as error:  # its own message may only show "<_io.BytesIO ...>"
-        raise ImageReadError(f"{label}: not a readable image (unknown format or corrupt data)") from error
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
-        raise ImageReadError(f"{label}: not a readable image ({error})") from error
-
-
-def _record_from_pil(image: Image.Image, path: Path | None) -> ImageRecord:
-    mode = image.mode
-    alpha = None
-    if mode == "P":
-        image = image.convert("RGBA" if "transparency" in image.info else "RGB")
-    elif mode == "PA":
-        image = image.convert("RGBA")
-    elif mode in ("1", "CMYK", "YCbCr", "LAB", "HSV", "RGBX"):
-        image = image.convert("L" if mode == "1" else "RGB")
-    if image.mode in ("RGBA", "LA", "La", "RGBa"):
-        if image.mode in ("La", "RGBa"):  # premultiplied alpha: undo it before splitting
-            image = image.convert(image.mode.upper())
-        alpha = np.asarray(image.getchannel("A"))
-        image = image.convert("RGB" if image.mode == "RGBA" else "L")
-    if image.mode in ("I;16", "I;16B", "I;16L", "I;16N"):
-        pixels, bit_depth = np.asarray(image).astype(np.uint16), 16
-    elif image.mode == "I":
-        values = np.asarray(image)
-        if values.min() < 0 or values.max() > 65535:
-            raise ImageReadError(f"{path or 'image'}: 32-bit integer values outside 0..65535 are not supported")
-        pixels, bit_depth = values.astype(np.uint16), 16
-    elif image.mode == "F":
-        pixels, bit_depth = np.clip(np.asarray(image, dtype=np.float32), 0, 1), 32
-    elif image.mode in ("L", "RGB"):
-        pixels, bit_depth = np.asarray(image), 8
-    else:
-        pixels, bit_depth = np.asarray(image.convert("RGB")), 8
-    if pixels.ndim == 2:
-        pixels = pixels[:, :, None]
-    return ImageRecord(np.ascontiguousarray(pixels), alpha, bit_depth, mode, path)
 
 
 def convert_channels(array: np.ndarray, channels: int) -> np.ndarray:
@@ -260,27 +177,24 @@ def tensor_to_image(tensor: torch.Tensor, bit_depth: int = 8, alpha: np.ndarray 
 def save_image(
     tensor: torch.Tensor, path: str | os.PathLike, like: ImageRecord | None = None, bit_depth: int | None = None
 ) -> Path:
-    """Write a [C, H, W] or [1, C, H, W] tensor in [0, 1] to ``path`` (format from the suffix).
+    """Write a [C, H, W] or [1, C, H, W] tensor in [0, 1] to ``path`` (format from the suffix), atomically.
 
     With ``like`` (the :class:`ImageRecord` the input came from), the output keeps its channel count
-    (a gray input stays gray), its alpha channel and its bit depth (16-bit gray stays 16-bit; formats
-    without 16-bit support get 8 bits).
+    (a gray input stays gray), alpha channel, bit depth (16-bit gray and colour PNG/TIFF stay 16-bit;
+    formats without 16 bits get 8), EXIF and orientation, ICC profile and lossless-ness; see
+    :func:`hfdae.image_io.write_image`.
+
+    Raises:
+        ImageWriteError: naming the path when it cannot be written.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tensor = tensor[0] if tensor.ndim == 4 else tensor
     alpha = None
     if like is not None:
         tensor = to_tensor(tensor, like.channels)[0]
         alpha = like.alpha
         bit_depth = bit_depth or like.bit_depth
-    bit_depth = bit_depth or 8
-    if bit_depth == 16 and path.suffix.lower() not in (".png", ".tif", ".tiff"):
-        bit_depth = 8
-    is_jpeg = path.suffix.lower() in (".jpg", ".jpeg")
-    image = tensor_to_image(tensor, bit_depth, None if is_jpeg else alpha)  # JPEG has no alpha
-    image.save(path, **({"quality": 95} if is_jpeg else {}))
-    return path
+    bit_depth = 16 if bit_depth == 16 else 8  # float (32) images are written with 8 bits: no format here holds floats
+    return write_image(tensor_to_array(tensor, bit_depth), path, alpha=alpha, like=like)
 
 
 def center_crop(image: torch.Tensor, size: int | None) -> torch.Tensor:
@@ -290,19 +204,3 @@ def center_crop(image: torch.Tensor, size: int | None) -> torch.Tensor:
     height, width = image.shape[-2:]
     top, left = max(0, (height - size) // 2), max(0, (width - size) // 2)
     return image[..., top : top + size, left : left + size]
-
-
-def list_image_files(paths: list[str | os.PathLike] | str | os.PathLike, recursive: bool = True) -> list[Path]:
-    """Expand files and folders into a sorted list of image files (by suffix)."""
-    if isinstance(paths, (str, os.PathLike)):
-        paths = [paths]
-    found: list[Path] = []
-    for entry in map(Path, paths):
-        if entry.is_dir():
-            pattern = "**/*" if recursive else "*"
-            found.extend(sorted(p for p in entry.glob(pattern) if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES))
-        elif entry.exists():
-            found.append(entry)
-        else:
-            raise FileNotFoundError(f"{entry}: no such file or folder")
-    return found

@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
@@ -370,9 +371,19 @@ def parse_override_arguments(arguments: Iterable[str]) -> dict[str, Any]:
     return overrides
 
 
+# "0" or "1" overrides what the CPU reports (tests run both ways; a user can too). Unset: /proc/cpuinfo decides.
+CPU_BF16_ENVIRONMENT_VARIABLE = "HFDAE_CPU_BF16"
+_CPU_INFO = Path("/proc/cpuinfo")
+
+
 def _cpu_has_native_bf16() -> bool:
+    forced = os.environ.get(CPU_BF16_ENVIRONMENT_VARIABLE, "").strip()
+    if forced in ("0", "1"):
+        return forced == "1"
+    if forced:
+        raise ValueError(f"{CPU_BF16_ENVIRONMENT_VARIABLE}={forced!r}: use 0 (no native bf16), 1 (native bf16) or unset it")
     try:
-        flags = Path("/proc/cpuinfo").read_text()
+        flags = _CPU_INFO.read_text()
     except OSError:
         return False
     return "avx512_bf16" in flags or "amx_bf16" in flags

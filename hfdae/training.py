@@ -35,6 +35,7 @@ from typing import Any
 import torch
 
 from .configuration_hfdae import DenoisingAutoencoderConfig
+from .distributed import batches_checked_together, check_together
 from .modeling_hfdae import DenoisingAutoencoder
 from .recipe import TrainingConfig, build_optimizer, build_schedule, resolve_mixed_precision
 
@@ -375,7 +376,7 @@ class Trainer:
         while self.images_seen < config.max_images:
             self.dataset.set_epoch(self.epoch)
             batches_this_epoch = 0
-            for clean in self.loader:
+            for clean in batches_checked_together(accelerator, self.loader):  # a failing process stops all
                 batches_this_epoch += 1
                 learning_rate = self.schedule(self.images_seen)
                 loss = self._train_step(clean, learning_rate)
@@ -409,10 +410,10 @@ class Trainer:
                 # one empty epoch is normal right after resuming from a checkpoint taken at an epoch's end
                 empty_epochs_in_a_row = empty_epochs_in_a_row + 1 if batches_this_epoch == 0 else 0
                 if empty_epochs_in_a_row > 1:
-                    raise RuntimeError(
+                    check_together(accelerator, RuntimeError(
                         f"{config.data.source}: an epoch gave no batch of {config.batch_size}; the data (split) has"
                         " fewer images than one batch per process"
-                    )
+                    ))
                 self.epoch += 1
         progress.close()
         if self._last_validation_at != self.images_seen:  # decided alike on every process

@@ -31,3 +31,15 @@ def make_model(preset: str = "small", colour_space: str = "rgb", **overrides) ->
     torch.manual_seed(0)
     config = hfdae.DenoisingAutoencoderConfig.from_preset(preset, colour_space=colour_space, **overrides)
     return hfdae.DenoisingAutoencoder(config)
+
+
+@pytest.fixture
+def cpu_bf16(monkeypatch):
+    """Force what hfdae's ``"auto"`` precision sees: ``cpu_bf16(True)`` a CPU with native bf16, ``False`` one
+    without (through HFDAE_CPU_BF16, which the whole suite can also be run under: see docs/faults.md)."""
+    from hfdae.recipe import CPU_BF16_ENVIRONMENT_VARIABLE
+
+    def force(native: bool) -> None:
+        monkeypatch.setenv(CPU_BF16_ENVIRONMENT_VARIABLE, "1" if native else "0")
+
+    return force

@@ -322,6 +322,58 @@ def test_resuming_from_state_dict_continues_with_the_same_crops(noise_folder, sh
     assert [(example["name"], example["crop"].tobytes()) for example in resumed] == rest
 
 
+@pytest.fixture(scope="session")
+def many_files_folder(tmp_path_factory) -> Path:
+    """Thirty-six tiny random images: enough files for several blocks with a shipped-size buffer."""
+    folder = tmp_path_factory.mktemp("many")
+    rng = np.random.default_rng(2)
+    for index in range(36):
+        _save(rng.integers(0, 256, (20, 22, 3), dtype=np.uint8), folder / f"img_{index:02d}.png")
+    return folder
+
+
+@pytest.mark.parametrize(("epoch", "batches_before"), [(0, 5), (1, 3)])
+def test_a_loader_with_a_shipped_size_buffer_and_two_workers_resumes_exactly(many_files_folder, epoch, batches_before):
+    """Mid-epoch (and mid-block: crops_per_image 2, batches of 3), 2 workers, shuffle_buffer 64."""
+    def build():
+        dataset = crop_dataset(many_files_folder, crop_size=8, split=None, crops_per_image=2, shuffle_buffer=64,
+                               seed=5)
+        return dataset, make_dataloader(dataset, batch_size=3, num_workers=2, collate_fn=_names_and_crops)
+
+    dataset, loader = build()
+    assert loader.num_workers == 2 and dataset.num_shards >= 2
+    dataset.set_epoch(epoch)
+    iterator = iter(loader)
+    head = [next(iterator) for _ in range(batches_before)]
+    state = loader.state_dict()
+    rest = list(iterator)
+    assert sorted(name for batch in head + rest for name, _ in batch) == sorted(
+        name for name in _all_names(many_files_folder) for _ in range(2))  # every crop once
+
+    resumed_dataset, resumed_loader = build()
+    resumed_dataset.set_epoch(epoch)
+    resumed_loader.load_state_dict(state)
+    assert list(resumed_loader) == rest
+
+
+def test_the_crop_order_is_a_pure_function_of_seed_epoch_and_position(many_files_folder):
+    def stream(seed, epoch, shuffle_buffer=64):
+        dataset = crop_dataset(many_files_folder, crop_size=8, split=None, crops_per_image=2,
+                               shuffle_buffer=shuffle_buffer, seed=seed)
+        dataset.set_epoch(epoch)
+        return [(example["name"], example["crop"].tobytes()) for example in dataset]
+
+    first = stream(5, 0)
+    assert stream(5, 0) == first
+    names = [name for name, _ in first]
+    assert names != sorted(names)  # shuffled ...
+    neighbours = sum(a == b for a, b in zip(names, names[1:]))
+    assert neighbours < len(names) // 4  # ... and the two crops of an image are mixed apart, not side by side
+    assert [name for name, _ in stream(5, 1)] != names and stream(6, 0) != first
+    fixed = [name for name, _ in stream(5, 0, shuffle_buffer=0)]
+    assert fixed == sorted(fixed)
+
+
 # --------------------------------------------------------------------------------------------------
 # Batches and loaders
 # --------------------------------------------------------------------------------------------------

@@ -1,5 +1,7 @@
+import os
 import warnings
 
+import numpy as np
 import pytest
 import torch
 
@@ -85,8 +87,8 @@ def test_tiled_restoration_matches_whole_image(tile, overlap):
     with torch.no_grad():
         model.train()(noisy)
     model.eval()
-    whole = restore(model, noisy, tile_size=None)
-    tiled = restore(model, noisy, tile_size=tile, tile_overlap=overlap)
+    whole = restore(model, noisy, tile_size=None, precision="fp32")
+    tiled = restore(model, noisy, tile_size=tile, tile_overlap=overlap, precision="fp32")
     assert tiled.shape == whole.shape
     assert float(psnr(tiled, whole)[0]) > 45
     assert abs(float(psnr(tiled, clean)[0]) - float(psnr(whole, clean)[0])) < 0.05
@@ -111,10 +113,127 @@ def test_integer_tensors_are_refused():
         restore(make_model("small"), torch.zeros(1, 3, 8, 8, dtype=torch.uint8))
 
 
-def test_denoise_files_refuses_to_overwrite_its_inputs(tmp_path):
-    write_sample_folder(tmp_path / "photos", names=("coins",))
-    with pytest.raises(ValueError, match="own input"):
-        denoise_files(make_model("small"), [tmp_path / "photos"], tmp_path / "photos", progress=False)
+# --- nothing lost, nothing silently changed (issue 22) ------------------------------------------------
+def _photos(folder, names=("a", "b", "c")):
+    """Small distinct PNGs a.png, b.png, c.png made here."""
+    import numpy as np
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for index, name in enumerate(names):
+        Image.fromarray(np.full((12, 14, 3), 40 * index + 20, dtype=np.uint8)).save(folder / f"{name}.png")
+    return folder
+
+
+def _never_restore(monkeypatch):
+    def refuse(*args, **kwargs):
+        raise AssertionError("restored although the run should have been refused first")
+
+    monkeypatch.setattr("hfdae.inference.restore", refuse)
+
+
+@pytest.mark.parametrize("case", ["folder into itself", "file onto itself", "file onto a link to itself",
+                                  "files into their folder", "file onto a hard link to another input"])
+def test_denoise_files_never_writes_over_an_input(case, tmp_path, monkeypatch):
+    photos = _photos(tmp_path / "photos")
+    inputs, output = {
+        "folder into itself": ([photos], photos),
+        "file onto itself": ([photos / "a.png"], photos / "a.png"),
+        "file onto a link to itself": ([photos / "a.png"], tmp_path / "link.png"),
+        "files into their folder": ([photos / "a.png", photos / "b.png"], photos),
+        "file onto a hard link to another input": ([photos / "a.png", tmp_path / "other" / "a.png"], tmp_path / "other"),
+    }[case]
+    (tmp_path / "link.png").symlink_to(photos / "a.png")
+    (tmp_path / "other").mkdir()
+    os.link(photos / "b.png", tmp_path / "other" / "a.png")
+    before = {path: path.read_bytes() for path in photos.iterdir()}
+    _never_restore(monkeypatch)
+    with pytest.raises(ValueError, match=r"would be written over the input .*(a|b)\.png.*nothing was restored"):
+        denoise_files(make_model("small"), inputs, output, progress=False)
+    assert {path: path.read_bytes() for path in photos.iterdir()} == before
+
+
+def test_an_unwritable_output_is_reported_and_the_batch_goes_on(tmp_path, capsys):
+    from hfdae.cli import main
+
+    photos = _photos(tmp_path / "photos")
+    (tmp_path / "out" / "b.png").mkdir(parents=True)  # a folder where b's restoration should go
+    model = make_model("small", images_seen=1)
+    report = denoise_files(model, [photos], tmp_path / "out", progress=False)
+    assert [path.name for path in report.written] == ["a.png", "c.png"]
+    assert list(report.not_written) == [photos / "b.png"] and "b.png is a folder" in report.not_written[photos / "b.png"]
+    assert report.exit_status == 1 and "1 restoration(s) NOT written" in report.problems()[-1]
+    model.save_pretrained(tmp_path / "model")
+    code = main(["denoise", str(photos), "-o", str(tmp_path / "out"), "--model", str(tmp_path / "model")])
+    error = capsys.readouterr().err
+    assert code == 1 and "could not write the restoration of" in error and "b.png is a folder" in error
+
+
+def test_a_write_that_fails_midway_keeps_what_was_there_and_goes_on(tmp_path, monkeypatch):
+    import hfdae.image_io
+
+    photos = _photos(tmp_path / "photos")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "b.png").write_bytes(b"an earlier result")
+    original = hfdae.image_io._write_with_pillow
+
+    def disk_full_for_b(pixels, alpha, path, *args):
+        if path.name.startswith(".b."):
+            raise OSError(28, "No space left on device")
+        return original(pixels, alpha, path, *args)
+
+    monkeypatch.setattr(hfdae.image_io, "_write_with_pillow", disk_full_for_b)
+    report = denoise_files(make_model("small"), [photos], out, progress=False)
+    assert [path.name for path in report.written] == ["a.png", "c.png"]
+    assert "No space left on device" in report.not_written[photos / "b.png"]
+    assert (out / "b.png").read_bytes() == b"an earlier result"
+    assert sorted(path.name for path in out.iterdir()) == ["a.png", "b.png", "c.png"]  # no temporary files left
+
+
+@pytest.mark.parametrize("inputs", ["folder", "file"])
+def test_an_output_that_is_an_existing_file_is_refused_before_any_work(inputs, tmp_path, monkeypatch):
+    photos = _photos(tmp_path / "photos")
+    (tmp_path / "results").write_text("my notes")
+    _never_restore(monkeypatch)
+    with pytest.raises(ValueError, match="results is an existing file"):
+        denoise_files(make_model("small"), photos if inputs == "folder" else photos / "a.png", tmp_path / "results",
+                      progress=False)
+    assert (tmp_path / "results").read_text() == "my notes"
+
+
+def test_a_symbolic_link_loop_is_reported_as_one(tmp_path):
+    photos = _photos(tmp_path / "photos", names=("a",))
+    (photos / "loop.png").symlink_to("loop.png")
+    report = denoise_files(make_model("small"), [photos], tmp_path / "out", progress=False)
+    assert [path.name for path in report.written] == ["a.png"]
+    assert "symbolic link loop" in report.failed[photos / "loop.png"]
+    with pytest.raises(FileNotFoundError, match="loop.png: a symbolic link loop"):
+        denoise_files(make_model("small"), [photos / "loop.png"], tmp_path / "out", progress=False)
+
+
+@pytest.mark.parametrize("name", ["deep.png", "deep.tif"])
+def test_denoise_files_keeps_sixteen_bit_colour(name, tmp_path):
+    from test_image_io import read_sixteen_bit_file, sixteen_bit_array, write_sixteen_bit_file
+
+    (tmp_path / "in").mkdir()
+    write_sixteen_bit_file(tmp_path / "in" / name, sixteen_bit_array(3))
+    report = denoise_files(make_model("small"), [tmp_path / "in"], tmp_path / "out", progress=False)
+    written = read_sixteen_bit_file(report.written[0])
+    assert written.dtype == np.uint16 and written.shape[2] == 3
+    assert np.any(written % 257)  # values 8 bits cannot hold: not an 8-bit image scaled up
+
+
+def test_denoise_files_keeps_orientation_and_profile(tmp_path):
+    from PIL import Image, ImageOps
+    from test_image_io import rotated_jpeg, srgb_profile
+
+    (tmp_path / "in").mkdir()
+    rotated_jpeg(tmp_path / "in" / "phone.jpg")
+    report = denoise_files(make_model("small"), [tmp_path / "in"], tmp_path / "out", progress=False)
+    with Image.open(report.written[0]) as written:
+        assert written.getexif().get(0x0112) == 6 and written.info["icc_profile"] == srgb_profile()
+        assert ImageOps.exif_transpose(written).size[0] < ImageOps.exif_transpose(written).size[1]  # portrait
 
 
 def test_tile_overlap_must_be_smaller_than_the_tile():
@@ -134,7 +253,7 @@ def test_the_embedded_default_is_trained_and_restores():
     clean = center_crop(array_to_tensor(sample_image("chelsea")), 96).unsqueeze(0)
     for condition in ("gaussian", "salt_pepper", "knockout"):
         degraded = degrade_for_evaluation(clean, condition, "chelsea").images
-        assert psnr(restore(model, degraded), clean)[0] > psnr(degraded.clamp(0, 1), clean)[0] + 2, condition
+        assert psnr(restore(model, degraded, precision="fp32"), clean)[0] > psnr(degraded.clamp(0, 1), clean)[0] + 2, condition
 
 
 # --- the strength control: noise_level (issue 18) -----------------------------------------------------
