@@ -466,32 +466,32 @@ def _read_header(path: str | os.PathLike, name: str | None = None) -> _UploadHea
         raise gr.Error(_not_an_image_message(name or Path(path).name)) from error
 
 
-class _ImageUpload(gr.Image):
-    """``gr.Image`` whose failures to read an upload name the file (gradio's own say only "Error")."""
+def _naming_unreadable_files(component: gr.components.Component, name: Callable[[object], str]):
+    """Make ``component`` name the file when gradio cannot read an upload (gradio's own failure is shown to the
+    visitor as a bare "Error"). The instance's ``preprocess`` is wrapped rather than the class subclassed:
+    gradio writes a ``.pyi`` file next to the module of every component subclass."""
+    original = component.preprocess
 
-    is_template = True  # the front end is gr.Image's
-
-    def preprocess(self, payload):
+    def preprocess(payload):
         try:
-            return super().preprocess(payload)
+            return original(payload)
         except gr.Error:
             raise
         except Exception as error:  # gradio opens the file with PIL: anything it raises means "not an image"
-            raise gr.Error(_not_an_image_message(_file_name(payload))) from error
+            raise gr.Error(_not_an_image_message(name(payload))) from error
+
+    component.preprocess = preprocess
+    return component
 
 
-class _PaintEditor(gr.ImageEditor):
-    """``gr.ImageEditor`` whose failures to read the image name the problem."""
+def _image_upload(**options) -> gr.Image:
+    """``gr.Image`` that names an upload it cannot read."""
+    return _naming_unreadable_files(gr.Image(**options), _file_name)
 
-    is_template = True  # the front end is gr.ImageEditor's
 
-    def preprocess(self, payload):
-        try:
-            return super().preprocess(payload)
-        except gr.Error:
-            raise
-        except Exception as error:
-            raise gr.Error(_not_an_image_message("The image")) from error
+def _paint_editor(**options) -> gr.ImageEditor:
+    """``gr.ImageEditor`` that says when it cannot read the image (its payload holds no file name)."""
+    return _naming_unreadable_files(gr.ImageEditor(**options), lambda payload: "The image")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -1042,10 +1042,10 @@ class _Tab:
         self.space = space
         self.examples = examples
 
-    def _upload(self, label: str, elem_id: str, height: int | None = 300) -> _ImageUpload:
+    def _upload(self, label: str, elem_id: str, height: int | None = 300) -> gr.Image:
         # filepath and no image_mode: gradio hands over the uploaded file untouched, so its size is checked
         # from the header before anything decodes it
-        return _ImageUpload(label=label, type="filepath", image_mode=None, sources=["upload", "clipboard"],
+        return _image_upload(label=label, type="filepath", image_mode=None, sources=["upload", "clipboard"],
                             format="png", height=height, elem_id=elem_id)
 
     def _check_upload(self, payload) -> str:
@@ -1247,7 +1247,7 @@ class _InpaintTab(_Tab):
         first = space.suggested_label(INPAINT_JOB)
         with gr.Row(equal_height=False):
             with gr.Column(scale=3, min_width=300):
-                self.editor = _PaintEditor(
+                self.editor = _paint_editor(
                     label="Paint over what should go", type="numpy", image_mode="RGBA", format="png",
                     sources=["upload", "clipboard"], transforms=(), layers=False, brush=self.brush(16),
                     eraser=gr.Eraser(), height=560, elem_id="inpaint-input",

@@ -272,21 +272,24 @@ def test_missing_or_unreadable_uploads_say_so_naming_the_file(space, tmp_path, t
 @pytest.mark.parametrize("component", ["image", "editor"])
 def test_the_upload_components_name_an_unreadable_file_instead_of_failing_bare(text_path, component):
     """Gradio's own components raise a bare exception (shown as "Error") when the file is not an image."""
+    from gradio.components.image_editor import EditorData
     from gradio.data_classes import FileData
 
     payload = FileData(path=str(text_path), orig_name=text_path.name)
     if component == "image":
         with pytest.raises(gr.Error, match="notes.png is not an image"):
-            hfdae.space._ImageUpload(type="filepath", image_mode=None).preprocess(payload)
+            hfdae.space._image_upload(type="filepath", image_mode=None).preprocess(payload)
         with pytest.raises(Exception) as bare:
             gr.Image(type="numpy").preprocess(payload)
         assert not isinstance(bare.value, gr.Error)
     else:
-        from gradio.components.image_editor import EditorData
-
         with pytest.raises(gr.Error, match="is not an image"):
-            hfdae.space._PaintEditor(type="numpy").preprocess(EditorData(background=payload, layers=[], composite=None))
-    assert hfdae.space._ImageUpload().get_block_name() == "image"  # the front end is gradio's own
+            hfdae.space._paint_editor(type="numpy").preprocess(EditorData(background=payload, layers=[], composite=None))
+
+
+def test_the_module_leaves_no_stub_file_behind():
+    """Gradio writes a .pyi next to the module of any component subclass; the app subclasses none."""
+    assert not Path(hfdae.space.__file__).with_suffix(".pyi").exists()
 
 
 def test_compare_runs_every_chosen_model_on_the_same_input(tmp_path, clean_array):
