@@ -513,6 +513,12 @@ def _front_matter(readme: str) -> dict:
     return yaml.safe_load(readme.split("---")[1])
 
 
+def _requirement_names(requirements: str) -> set[str]:
+    """The package names of a requirements file (the pinned versions depend on the environment)."""
+    return {re.match(r"[A-Za-z0-9._-]+", line).group(0).lower() for line in requirements.splitlines()
+            if line and not line.startswith(("#", "-"))}
+
+
 def test_the_checked_in_space_folder_is_what_export_writes_for_the_default_model():
     assert (SPACE_FOLDER / "app.py").read_text() == space_app_source({DEFAULT_MODEL_LABEL: "default"})
     assert (SPACE_FOLDER / "README.md").read_text() == space_readme({DEFAULT_MODEL_LABEL: "default"})
@@ -550,6 +556,7 @@ def test_the_exported_space_starts_from_its_own_wheel_and_model_folders(tmp_path
     assert f"torch=={torch.__version__.split('+')[0]}" in requirements and "whl/cpu" in requirements
     assert f"transformers=={__import__('transformers').__version__}" in requirements
     assert "gradio" not in requirements.replace("# gradio comes", "")  # the Space installs it from sdk_version
+    assert _requirement_names(requirements) == _requirement_names((SPACE_FOLDER / "requirements.txt").read_text())
     assert sorted(path.name for path in (folder / "models" / "holes").iterdir()) == ["config.json", "model.safetensors"]
     assert _front_matter((folder / "README.md").read_text())["sdk_version"] == gr.__version__
 
