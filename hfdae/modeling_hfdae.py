@@ -12,6 +12,7 @@ beside the weights for ``trust_remote_code`` loading.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,6 +39,8 @@ __all__ = [
 
 # The value of a noise-level map where the level is unknown: the model then restores blind.
 BLIND_NOISE_LEVEL = -1.0
+# The output convolution of a residual model starts at this fraction of the linear-gain Kaiming scale.
+RESIDUAL_OUTPUT_INIT_SCALE = 0.1
 
 
 class CheckpointError(ValueError):
@@ -176,8 +179,16 @@ class DenoisingAutoencoder(PreTrainedModel):
         if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
             # fan_in keeps activations at unit scale through the residual sums (fan_out doubles them per
             # level); the output convolution feeds no ReLU, hence its linear gain.
-            gain = "linear" if module is getattr(self, "output_conv", None) else "relu"
-            init.kaiming_normal_(module.weight, mode="fan_in", nonlinearity=gain)
+            if module is getattr(self, "output_conv", None) and self.config.predict_residual:
+                # a residual model starts close to the identity (a tenth of the linear-gain Kaiming scale):
+                # full-scale random residuals give a first loss of about 30, and Adam's first steps then
+                # silence the last ReLUs for good, leaving a model that returns its input (seen with the
+                # space-to-depth designs of the flagship-v2 sweep)
+                fan_in = module.weight[0].numel()
+                init.normal_(module.weight, mean=0.0, std=RESIDUAL_OUTPUT_INIT_SCALE / math.sqrt(fan_in))
+            else:
+                gain = "linear" if module is getattr(self, "output_conv", None) else "relu"
+                init.kaiming_normal_(module.weight, mode="fan_in", nonlinearity=gain)
             if module.bias is not None:
                 init.zeros_(module.bias)
         else:
