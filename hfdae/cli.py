@@ -168,6 +168,11 @@ def build_parser() -> argparse.ArgumentParser:
     space.add_argument("--max-pixels", type=int, default=None, help="largest upload in pixels (default: the space's limit)")
     space.add_argument("--concurrency", type=int, default=None, help="requests restored at a time (default: 1)")
     space.add_argument("--output", default=None, help="folder for results and examples (default: a new temporary one)")
+    space.add_argument("--export", default=None, metavar="DIR",
+                       help="instead of launching, write a Space folder to push to the Hub: app.py, a wheel of hfdae,"
+                            " requirements.txt, README front matter and the --model folders (no download at start-up)")
+    space.add_argument("--wheel", default=None, help="with --export: ship this built hfdae wheel instead of building one")
+    space.add_argument("--overwrite", action="store_true", help="with --export: replace a previous export in DIR")
     _add_hub_commands(commands)
     return parser
 
@@ -375,8 +380,12 @@ def _run_export(args: argparse.Namespace) -> int:
 
 
 def _run_space(args: argparse.Namespace) -> int:
-    from .space import launch, parse_model_specs
+    from .space import export_space, launch, parse_model_specs
 
+    if args.export:
+        folder = export_space(args.export, parse_model_specs(args.model), wheel=args.wheel, overwrite=args.overwrite)
+        print(f"wrote the Space folder {folder}; push it with: hf upload USER/NAME {folder} . --repo-type space")
+        return 0
     options = _given(args, server_port="port", max_pixels="max_pixels", concurrency_limit="concurrency")
     launch(parse_model_specs(args.model), server_name="127.0.0.1", output_dir=args.output, **options)
     return 0

@@ -12,6 +12,7 @@ import contextlib
 import logging
 import os
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -169,6 +170,7 @@ def restore(
     precision: str = "auto",
     extra_inputs: torch.Tensor | None = None,
     noise_level: float | str | torch.Tensor | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> torch.Tensor:
     """Restore a batch of degraded images with ``model`` (in eval mode).
 
@@ -194,6 +196,8 @@ def restore(
             sigma 25); ``"auto"`` estimates sigma per image (:func:`estimate_noise_level`); a [B]
             tensor gives one sigma per image and a [B, 1, H, W] map one per pixel. A larger sigma
             smooths more. Refused (``ValueError``) by models without the input, except ``None``.
+        progress: called as ``progress(done, total)`` after each forward pass: per tile when tiling
+            (``total`` tiles over the batch), else per batch of ``batch_size`` images.
 
     Returns:
         Restored images, same shape as ``images``, clamped to [0, 1], float32 on the input's device.
@@ -252,11 +256,16 @@ def restore(
     outputs = []
     try:
         if tile_size is None:
-            for start in range(0, network_input.shape[0], batch_size):
+            starts = range(0, network_input.shape[0], batch_size)
+            for done, start in enumerate(starts, 1):
                 outputs.append(forward(network_input[start : start + batch_size]).clamp(0, 1).to(images.device))
+                if progress is not None:
+                    progress(done, len(starts))
         else:
+            counter = _ProgressCounter(progress, network_input.shape[0] * _tile_count(height, width, tile_size, tile_overlap))
             for image in network_input.split(1):
-                outputs.append(_restore_tiled(forward, image, tile_size, tile_overlap, image_channels).clamp(0, 1).to(images.device))
+                outputs.append(_restore_tiled(forward, image, tile_size, tile_overlap, image_channels, counter.step)
+                               .clamp(0, 1).to(images.device))
     finally:
         model.train(was_training)
     restored = to_tensor(torch.cat(outputs), given_channels)
@@ -343,11 +352,36 @@ def _blend_ramp(length: int, overlap: int, fade_start: bool, fade_end: bool, dev
     return weights
 
 
-def _restore_tiled(forward, image: torch.Tensor, tile: int, overlap: int, output_channels: int) -> torch.Tensor:
-    """Restore one [1, C, H, W] image tile by tile, blending overlaps with linear ramps (see _blend_ramp)."""
+class _ProgressCounter:
+    """Counts forward passes and reports ``(done, total)`` to a callback (a no-op without one)."""
+
+    def __init__(self, callback: Callable[[int, int], None] | None, total: int) -> None:
+        self.callback, self.total, self.done = callback, total, 0
+
+    def step(self) -> None:
+        self.done += 1
+        if self.callback is not None:
+            self.callback(self.done, self.total)
+
+
+def _tile_count(height: int, width: int, tile: int, overlap: int) -> int:
+    """How many tiles :func:`_restore_tiled` runs on a ``height`` x ``width`` image."""
+    if height <= tile and width <= tile:
+        return 1
+    stride = tile - overlap
+    return len(_tile_starts(height, tile, stride)) * len(_tile_starts(width, tile, stride))
+
+
+def _restore_tiled(forward, image: torch.Tensor, tile: int, overlap: int, output_channels: int,
+                   on_tile: Callable[[], None] | None = None) -> torch.Tensor:
+    """Restore one [1, C, H, W] image tile by tile, blending overlaps with linear ramps (see _blend_ramp);
+    ``on_tile`` is called after each tile."""
+    on_tile = on_tile or (lambda: None)
     height, width = image.shape[-2:]
     if height <= tile and width <= tile:
-        return forward(image)
+        restored = forward(image)
+        on_tile()
+        return restored
     stride = tile - overlap
     output = torch.zeros((1, output_channels, height, width), dtype=torch.float32, device=image.device)
     weight = torch.zeros((1, 1, height, width), dtype=torch.float32, device=image.device)
@@ -361,6 +395,7 @@ def _restore_tiled(forward, image: torch.Tensor, tile: int, overlap: int, output
             window = vertical[:, None] * horizontal[None, :]
             output[..., top : top + patch_height, left : left + patch_width] += forward(patch).to(image.device) * window
             weight[..., top : top + patch_height, left : left + patch_width] += window
+            on_tile()
     return output / weight
 
 
