@@ -16,6 +16,8 @@ never leaves half an image, nor destroys a file that was there before.
 from __future__ import annotations
 
 import errno
+import importlib
+import importlib.util
 import io
 import os
 import stat
@@ -238,9 +240,17 @@ def _is_sixteen_bit_png_with_colour_or_alpha(data: bytes) -> bool:
     return data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 25 and data[24] == 16 and data[25] in (2, 4, 6)
 
 
-def _decode_png_16(data: bytes) -> np.ndarray:
-    import imagecodecs
+def _sixteen_bit_codec(module: str, purpose: str):
+    """``imagecodecs`` or ``tifffile``: dependencies of hfdae, optional for the pipeline's remote code (which
+    reads 8-bit images without them), so a missing one is named when a 16-bit file needs it."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as error:
+        raise ImportError(f"{purpose} needs the `{module}` package (pip install {module})") from error
 
+
+def _decode_png_16(data: bytes) -> np.ndarray:
+    imagecodecs = _sixteen_bit_codec("imagecodecs", "reading a 16-bit colour PNG")
     pixels = imagecodecs.png_decode(data)
     return pixels[:, :, None] if pixels.ndim == 2 else pixels
 
@@ -260,11 +270,22 @@ def _with_pixels(record: ImageRecord, split: tuple[np.ndarray, np.ndarray | None
     return record
 
 
+def _tiff_has_sixteen_bit_samples(data: bytes) -> bool:
+    """Whether Pillow reads 16 bits per sample in the first page's BitsPerSample tag (258)."""
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            bits = image.tag_v2.get(258, (8,))
+    except (UnidentifiedImageError, OSError, AttributeError):
+        return False
+    return 16 in (bits if isinstance(bits, tuple) else (bits,))
+
+
 def _sixteen_bit_tiff(data: bytes, path: Path | None) -> ImageRecord | None:
     """A 16-bit gray or RGB TIFF (with or without alpha) read whole with tifffile, or None for any other
     TIFF (Pillow reads those; it keeps 16 bits only for plain gray and cannot open gray + alpha)."""
-    import tifffile
-
+    if importlib.util.find_spec("tifffile") is None and not _tiff_has_sixteen_bit_samples(data):
+        return None  # without tifffile (the pipeline's remote code) Pillow reads the 8-bit TIFFs
+    tifffile = _sixteen_bit_codec("tifffile", "reading a 16-bit TIFF")
     try:
         tiff = tifffile.TiffFile(io.BytesIO(data))
     except (tifffile.TiffFileError, ValueError):
@@ -425,7 +446,7 @@ def _png_chunk(kind: bytes, payload: bytes) -> bytes:
 
 def _encode_png_16(pixels: np.ndarray, alpha: np.ndarray | None, like: ImageRecord | None) -> bytes:
     """16-bit PNG with imagecodecs; the ICC profile (iCCP) and EXIF (eXIf) chunks go right after IHDR."""
-    import imagecodecs
+    imagecodecs = _sixteen_bit_codec("imagecodecs", "writing a 16-bit PNG")
 
     stacked = pixels if alpha is None else np.concatenate([pixels, alpha[:, :, None]], axis=2)
     encoded = imagecodecs.png_encode(np.ascontiguousarray(stacked))
@@ -441,7 +462,7 @@ def _encode_png_16(pixels: np.ndarray, alpha: np.ndarray | None, like: ImageReco
 
 
 def _write_tiff_16(pixels: np.ndarray, alpha: np.ndarray | None, path: Path, like: ImageRecord | None) -> None:
-    import tifffile
+    tifffile = _sixteen_bit_codec("tifffile", "writing a 16-bit TIFF")
 
     stacked = pixels if alpha is None else np.concatenate([pixels, alpha[:, :, None]], axis=2)
     if stacked.shape[2] == 1:

@@ -18,7 +18,11 @@ pytestmark = pytest.mark.timeout(240)  # without the check these would hang: fai
 
 def _launch(function, *args) -> None:
     from accelerate import debug_launcher
+    from accelerate.state import AcceleratorState
 
+    # the forked children inherit accelerate's process-wide state: after an earlier test built an Accelerator in
+    # this pytest process, they would each see a single process (rank 0 of 1) instead of two
+    AcceleratorState._reset_state(reset_partial_state=True)
     debug_launcher(function, args=args, num_processes=2)
 
 

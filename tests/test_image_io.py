@@ -4,6 +4,7 @@
 import functools
 import io
 import os
+import sys
 
 import imagecodecs
 import numpy as np
@@ -78,6 +79,19 @@ def test_sixteen_bit_files_read_with_all_sixteen_bits(channels, suffix, tmp_path
         np.testing.assert_array_equal(record.alpha, array[:, :, -1])
     else:
         assert record.alpha is None
+
+
+@pytest.mark.parametrize(("module", "suffix"), [("imagecodecs", ".png"), ("tifffile", ".tiff")])
+def test_without_the_sixteen_bit_codecs_eight_bit_files_still_read_and_sixteen_bit_ones_name_the_package(
+        module, suffix, tmp_path, monkeypatch):
+    # the pipeline's remote code runs where hfdae (and with it imagecodecs and tifffile) is not installed
+    deep, plain = tmp_path / f"deep{suffix}", tmp_path / f"plain{suffix}"
+    write_sixteen_bit_file(deep, sixteen_bit_array(3))
+    Image.fromarray(np.full((HEIGHT, WIDTH, 3), 7, dtype=np.uint8)).save(plain)
+    monkeypatch.setitem(sys.modules, module, None)  # `import module` now raises ImportError
+    assert read_image(plain).bit_depth == 8
+    with pytest.raises(ImportError, match=f"16-bit .*needs the `{module}` package"):
+        read_image(deep)
 
 
 @pytest.mark.parametrize(("channels", "suffix"), SIXTEEN_BIT_CASES)
