@@ -11,7 +11,15 @@ Baselines are registered in :data:`BASELINES` by name; ``hfdae evaluate --baseli
 - ``input``: the degraded input itself, the floor every method must beat;
 - ``bm3d``: BM3D / CBM3D (the ``bm3d`` package) given the true noise sigma;
 - ``dncnn=PATH``, ``ffdnet=PATH``: DnCNN and FFDNet from their published weights (:mod:`hfdae.peers`);
-  FFDNet is given the true sigma.
+  FFDNet is given the true sigma;
+- ``richardson_lucy``, ``wiener``: scikit-image's deconvolutions given the true Gaussian kernel (deblurring);
+- ``biharmonic``: scikit-image's biharmonic inpainting given the mask of the holes.
+
+The methods given a noise sigma (``bm3d``, ``ffdnet``) can be given another one instead of the true sigma,
+where a condition has none (noise followed by JPEG) or the true one is not the best: ``bm3d@20`` or
+``ffdnet=PATH@20`` (always 20), ``bm3d@FILE.json`` (a sigma per condition, e.g. chosen on a validation split
+by ``benchmarks/tune_baseline_sigma.py``). ``richardson_lucy@ITERATIONS`` and ``wiener@BALANCE`` set their one
+setting the same way.
 
 Adding a baseline is one :class:`Baseline` entry.
 """
@@ -100,10 +108,6 @@ class Method:
         return build_baseline("input")
 
 
-def _has_sigma(case: EvaluationCase) -> bool:
-    return case.sigma is not None
-
-
 def _run_network(network: torch.nn.Module, degraded: torch.Tensor, *args) -> torch.Tensor:
     import torch
 
@@ -117,10 +121,101 @@ def _input(argument: str | None) -> Method:
                   runs_on=lambda case: case.condition != IDENTITY)
 
 
+class SigmaChoice:
+    """The noise sigma (0-255) a sigma-taking baseline is given: the case's true sigma (``setting`` None), a fixed
+    one (``"20"``) or one per condition from a JSON file ``{"condition": sigma}`` (``"FILE.json"``)."""
+
+    def __init__(self, setting: str | None):
+        self.setting = setting
+        self.per_condition: dict[str, float] | None = None
+        self.fixed: float | None = None
+        if setting is None:
+            return
+        if setting.endswith(".json"):
+            import json
+
+            try:
+                self.per_condition = {name: float(value) for name, value in json.loads(Path(setting).read_text()).items()}
+            except (OSError, ValueError, AttributeError, TypeError) as error:
+                raise ValueError(f"sigma file {setting!r}: expected a JSON object {{condition: sigma}} ({error})") from error
+        else:
+            try:
+                self.fixed = float(setting)
+            except ValueError:
+                raise ValueError(f"sigma {setting!r} is neither a number (0-255) nor a .json file") from None
+
+    def __call__(self, case: EvaluationCase) -> float | None:
+        if self.fixed is not None:
+            return self.fixed
+        if self.per_condition is not None:
+            return self.per_condition.get(case.condition)
+        return case.sigma
+
+    def applies_to(self, case: EvaluationCase) -> bool:
+        return self(case) is not None
+
+    def label(self, name: str) -> str:
+        if self.fixed is not None:
+            return f"{name} (sigma {self.fixed:g})"
+        if self.per_condition is not None:
+            return f"{name} (sigma per condition, {Path(self.setting).name})"
+        return name
+
+
+def _split_setting(argument: str | None) -> tuple[str | None, str | None]:
+    """``"PATH@SETTING"`` -> (PATH, SETTING); ``"@SETTING"`` -> (None, SETTING)."""
+    if argument is None:
+        return None, None
+    head, separator, setting = argument.rpartition("@")
+    return (head or None, setting) if separator else (argument, None)
+
+
 def _bm3d(argument: str | None) -> Method:
     from .peers import bm3d_denoise
 
-    return Method("BM3D", lambda case: bm3d_denoise(case.degraded, case.sigma), source="bm3d", runs_on=_has_sigma)
+    sigma = SigmaChoice(_split_setting(argument)[1])
+    return Method(sigma.label("BM3D"), lambda case: bm3d_denoise(case.degraded, sigma(case)),
+                  source="bm3d" + (f"@{sigma.setting}" if sigma.setting else ""), runs_on=sigma.applies_to)
+
+
+def _blur_sigma(case: EvaluationCase) -> float | None:
+    """The true blur sigma of a case whose degradation is a Gaussian blur (the ``deblur`` protocol)."""
+    if case.degradation.get("name") == "blur" and case.degradation.get("sigma") is not None:
+        return float(case.degradation["sigma"])
+    return None
+
+
+def _setting(argument: str | None, default: float, what: str) -> float:
+    setting = _split_setting(argument)[1]
+    try:
+        return default if setting is None else float(setting)
+    except ValueError:
+        raise ValueError(f"{what} {setting!r} is not a number") from None
+
+
+def _richardson_lucy(argument: str | None) -> Method:
+    from .classical import richardson_lucy_deblur
+
+    iterations = int(_setting(argument, 30, "Richardson-Lucy iterations"))
+    return Method(f"Richardson-Lucy ({iterations} iterations, true kernel)",
+                  lambda case: richardson_lucy_deblur(case.degraded, _blur_sigma(case), iterations=iterations),
+                  source=f"richardson_lucy@{iterations}", runs_on=lambda case: _blur_sigma(case) is not None)
+
+
+def _wiener(argument: str | None) -> Method:
+    from .classical import wiener_deblur
+
+    balance = _setting(argument, 1e-4, "Wiener balance")
+    return Method(f"Wiener (balance {balance:g}, true kernel)",
+                  lambda case: wiener_deblur(case.degraded, _blur_sigma(case), balance=balance),
+                  source=f"wiener@{balance:g}", runs_on=lambda case: _blur_sigma(case) is not None)
+
+
+def _biharmonic(argument: str | None) -> Method:
+    from .classical import biharmonic_inpaint
+
+    return Method("biharmonic inpainting (given the mask)", lambda case: biharmonic_inpaint(case.degraded, case.mask),
+                  source="biharmonic", runs_on=lambda case: case.mask is not None and case.condition == "inpaint")
 
 
 def _dncnn(path: str) -> Method:
@@ -131,12 +226,15 @@ def _dncnn(path: str) -> Method:
                   source=f"dncnn={path}", channels=network.model[0].in_channels)
 
 
-def _ffdnet(path: str) -> Method:
+def _ffdnet(argument: str) -> Method:
     from .peers import load_ffdnet
 
+    path, setting = _split_setting(argument)
+    sigma = SigmaChoice(setting)
     network = load_ffdnet(path)
-    return Method(f"FFDNet ({Path(path).stem})", lambda case: _run_network(network, case.degraded, case.sigma),
-                  source=f"ffdnet={path}", runs_on=_has_sigma, channels=network.model[-1].out_channels // 4)
+    return Method(sigma.label(f"FFDNet ({Path(path).stem})"),
+                  lambda case: _run_network(network, case.degraded, sigma(case)),
+                  source=f"ffdnet={argument}", runs_on=sigma.applies_to, channels=network.model[-1].out_channels // 4)
 
 
 @dataclass(frozen=True)
@@ -162,17 +260,29 @@ BASELINES: dict[str, Baseline] = {
     baseline.name: baseline
     for baseline in (
         Baseline("input", _input, "the degraded input itself (the floor every method must beat)"),
-        Baseline("bm3d", _bm3d, "BM3D (gray) / CBM3D (colour) from the bm3d package, given the true noise sigma",
+        Baseline("bm3d", _bm3d, "BM3D (gray) / CBM3D (colour) from the bm3d package, given the true noise sigma"
+                 " (bm3d@SIGMA or bm3d@FILE.json: a fixed sigma or one per condition)",
                  reference="K. Dabov, A. Foi, V. Katkovnik, K. Egiazarian, \"Image Denoising by Sparse 3-D"
                            " Transform-Domain Collaborative Filtering\" (BM3D), IEEE TIP 2007 (baseline; the `bm3d`"
                            " package)."),
         Baseline("dncnn", _dncnn, "DnCNN from its published weights (blind: runs on every condition)",
                  argument="PATH",
                  reference="DnCNN's published weights (Zhang et al., 2017, above) (baseline)."),
-        Baseline("ffdnet", _ffdnet, "FFDNet from its published weights, given the true noise sigma", argument="PATH",
+        Baseline("ffdnet", _ffdnet, "FFDNet from its published weights, given the true noise sigma (PATH@SIGMA or"
+                 " PATH@FILE.json: a fixed sigma or one per condition)", argument="PATH",
                  reference="K. Zhang, W. Zuo, L. Zhang, \"FFDNet: Toward a Fast and Flexible Solution for CNN-Based"
                            " Image Denoising\", IEEE TIP 2018 ([arXiv:1710.04026](https://arxiv.org/abs/1710.04026))"
                            " (baseline; published weights, given the true sigma)."),
+        Baseline("richardson_lucy", _richardson_lucy,
+                 "Richardson-Lucy deconvolution (scikit-image) given the true Gaussian kernel; @N iterations (30)",
+                 reference="W. H. Richardson, \"Bayesian-Based Iterative Method of Image Restoration\", JOSA 1972;"
+                           " L. B. Lucy, AJ 1974 (baseline; scikit-image's `restoration.richardson_lucy`)."),
+        Baseline("wiener", _wiener,
+                 "Wiener deconvolution (scikit-image) given the true Gaussian kernel; @BALANCE (1e-4)",
+                 reference="Wiener deconvolution (baseline; scikit-image's `restoration.wiener`)."),
+        Baseline("biharmonic", _biharmonic, "biharmonic inpainting (scikit-image) given the mask of the holes",
+                 reference="S. B. Damelin, N. S. Hoang, \"On Surface Completion and Image Inpainting by Biharmonic"
+                           " Functions\", 2018 (baseline; scikit-image's `restoration.inpaint_biharmonic`)."),
     )
 }
 
@@ -183,15 +293,20 @@ def list_baselines() -> list[str]:
 
 
 def build_baseline(spec: str) -> Method:
-    """A baseline method from its spec: ``NAME`` or ``NAME=ARGUMENT`` (see :func:`list_baselines`)."""
+    """A baseline method from its spec: ``NAME``, ``NAME=ARGUMENT`` (see :func:`list_baselines`), each with an
+    optional ``@SETTING`` (a sigma, a sigma file, iterations; see the module's docstring)."""
     name, separator, argument = spec.partition("=")
+    if not separator and "@" in name:  # NAME@SETTING
+        name, _, setting = name.partition("@")
+        argument = "@" + setting
     baseline = BASELINES.get(name)
-    if baseline is None or bool(baseline.argument) != bool(argument) or (separator and not baseline.argument):
+    has_argument = bool(_split_setting(argument or None)[0]) if argument else False
+    if baseline is None or bool(baseline.argument) != has_argument or (separator and not baseline.argument):
         raise ValueError(f"baseline {spec!r} is not valid; use one of {', '.join(list_baselines())}")
     return baseline.build(argument or None)
 
 
 def baseline_name(source: str) -> str | None:
     """The registered baseline a row's ``source`` spec names (``"dncnn=/x.pth"`` -> ``"dncnn"``), or None."""
-    name = source.partition("=")[0]
+    name = source.partition("=")[0].partition("@")[0]
     return name if name in BASELINES else None

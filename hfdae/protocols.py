@@ -197,6 +197,36 @@ def _inpaint_conditions() -> list[Condition]:
     return [Condition("inpaint", make)]
 
 
+# the photo protocol's sensor noises: (column prefix, degradation spec, Gaussian sigma 0-255 or None)
+PHOTO_NOISES: tuple[tuple[str, dict[str, Any], float | None], ...] = (
+    ("gauss15", {"name": "gaussian", "sigma": 15 / 255, "clip": True}, 15.0),
+    ("gauss25", {"name": "gaussian", "sigma": 25 / 255, "clip": True}, 25.0),
+    # signal-dependent: variance 0.01 x intensity (shot) + (5/255)^2 (read), per channel
+    ("poisson", {"name": "poisson_gaussian", "shot": 0.01, "read": 5 / 255, "clip": True}, None),
+)
+
+
+def _photo_condition(noise: str, spec: dict[str, Any], sigma: float | None, quality: int) -> Condition:
+    name = f"{noise}-q{quality}"
+
+    def make(clean: torch.Tensor, image: str, seed: int) -> EvaluationCase:
+        import torch
+
+        from .degradations import build_degradation
+
+        degradation = build_degradation({"chain": [spec, {"name": "jpeg", "quality": quality, "subsampling": "4:2:0"}]})
+        generator = torch.Generator().manual_seed(_condition_seed(seed, image, name))
+        batch = degradation(clean.cpu(), generator=generator)
+        return _case(image, name, degradation, batch, clean.device, sigma, with_mask=False)
+
+    return Condition(name, make)
+
+
+def _photo_conditions(qualities: Sequence[int] = (75, 90)) -> list[Condition]:
+    return [_photo_condition(noise, spec, sigma, int(quality))
+            for noise, spec, sigma in PHOTO_NOISES for quality in qualities]
+
+
 # --- the training degradations of the tasks -----------------------------------------------------------------
 
 
@@ -213,6 +243,18 @@ def _deblur_degradation(options: dict[str, Any]) -> Any:
     if float(options["noise_sigma_max"]) > 0:
         return {"chain": [blur, {"name": "gaussian", "sigma_max": float(options["noise_sigma_max"])}]}
     return blur
+
+
+def _photo_degradation(options: dict[str, Any]) -> Any:
+    """Sensor noise (Gaussian or Poisson-Gaussian) then JPEG, mostly 4:2:0 as phones write, with some 4:4:4,
+    PNG-like noisy crops and clean JPEGs so that those inputs are handled too."""
+    jpeg = {"name": "jpeg", "quality_min": int(options["quality_min"]), "quality_max": int(options["quality_max"])}
+    gaussian = {"name": "gaussian", "sigma_max": float(options["sigma_max"]), "clip": True}
+    poisson = {"name": "poisson_gaussian", "shot_max": float(options["shot_max"]),
+               "read_max": float(options["read_max"]), "clip": True}
+    return {"choice": [{"chain": [gaussian, jpeg]}, {"chain": [poisson, jpeg]},
+                       {"chain": [gaussian, {**jpeg, "subsampling": "4:4:4"}]}, gaussian, poisson, jpeg],
+            "weights": [4, 4, 1, 1, 1, 1]}
 
 
 def _inpaint_degradation(options: dict[str, Any]) -> Any:
@@ -336,9 +378,30 @@ PROTOCOLS: dict[str, Protocol] = {
             headline=AVERAGE,
             headline_label="mean deblurring PSNR over blur sigma 1, 2 and 3",
             average_label="mean over blur sigma 1, 2 and 3",
+            default_baselines=("input", "richardson_lucy", "wiener"),
             task_description="Gaussian blur (optionally with noise after it)",
             training_degradation=_deblur_degradation,
             training_options={"sigma_max": 3.0, "noise_sigma_max": 0.0},
+        ),
+        Protocol(
+            name="photo",
+            task="photo",
+            description=(
+                "Noisy photos as cameras and phones save them: sensor noise, then JPEG with 4:2:0 chroma"
+                " subsampling (Pillow's default) at quality 75 and 90. Noises: Gaussian sigma 15 and 25 (`gauss15`,"
+                " `gauss25`) and signal-dependent Poisson-Gaussian (`poisson`: variance 0.01 x intensity plus read"
+                " noise sigma 5/255, per channel), each clipped to [0, 1] before the JPEG (fixed seeds per image);"
+                " `average` is the mean of the six per image; outputs clipped to [0, 1] and rounded to 8 bits."
+            ),
+            build_conditions=_photo_conditions,
+            headline=AVERAGE,
+            headline_label="mean PSNR over the six noise-then-JPEG conditions",
+            average_label="mean over the six noise-then-JPEG conditions",
+            options={"qualities": (75, 90)},
+            task_description="sensor noise (Gaussian or Poisson-Gaussian) followed by JPEG compression",
+            training_degradation=_photo_degradation,
+            training_options={"sigma_max": 40 / 255, "shot_max": 0.02, "read_max": 10 / 255, "quality_min": 50,
+                              "quality_max": 95},
         ),
         Protocol(
             name="inpaint",
@@ -351,6 +414,7 @@ PROTOCOLS: dict[str, Protocol] = {
             build_conditions=_inpaint_conditions,
             headline="inpaint",
             headline_label="inpainting PSNR (boxes and strokes of holes)",
+            default_baselines=("input", "biharmonic"),
             task_description="large holes (boxes and free-form strokes)",
             training_degradation=_inpaint_degradation,
             # InpaintMask: boxes of 10-40 % of the side and free-form strokes 5-15 px wide (see hfdae.degradations)

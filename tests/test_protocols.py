@@ -76,7 +76,7 @@ def test_every_protocol_entry_is_complete(name):
     assert (AVERAGE in protocol.columns(conditions)) == bool(protocol.average_label)
     assert protocol_for_task(protocol.task) is protocol
     for spec in protocol.default_baselines:
-        assert spec.partition("=")[0] in BASELINES
+        assert spec.partition("=")[0].partition("@")[0] in BASELINES
     build_degradation(protocol.training_spec())  # the task's fine-tuning data can be made
 
 
@@ -145,3 +145,83 @@ def test_the_protocols_page_lists_every_protocol_with_its_headline():
         assert f"`{protocol.headline}`: {protocol.headline_label}" in row
     for name in BASELINES:
         assert f"| `{name}" in page, f"docs/protocols.md does not list the baseline {name}"
+
+
+def test_the_photo_protocol_compresses_noisy_images_as_phones_do():
+    clean = synthetic_image(3, 48, 64, 0)
+    cases = {case.condition: case for case in get_protocol("photo").cases(clean, "image")}
+    assert list(cases) == ["gauss15-q75", "gauss15-q90", "gauss25-q75", "gauss25-q90", "poisson-q75", "poisson-q90"]
+    for name, case in cases.items():
+        noise, jpeg = case.degradation["degradations"]
+        assert jpeg["name"] == "jpeg" and jpeg["subsampling"] == "4:2:0" and name.endswith(f"q{jpeg['quality']}")
+        assert noise["clip"] is True
+        levels = case.degraded * 255
+        assert torch.allclose(levels, levels.round(), atol=1e-3)  # decoded 8-bit JPEG
+    assert cases["gauss25-q90"].sigma == 25.0 and cases["poisson-q90"].sigma is None
+    error = {name: float((case.degraded - clean).pow(2).mean()) for name, case in cases.items()}
+    assert error["gauss25-q90"] > error["gauss15-q90"]
+
+
+def _blurred_case(sigma: float) -> EvaluationCase:
+    clean = synthetic_image(3, 48, 64, 0)
+    (case,) = [case for case in get_protocol("deblur").cases(clean, "image") if case.condition == f"blur{sigma:g}"]
+    return clean, case
+
+
+@pytest.mark.parametrize("spec", ["richardson_lucy", "richardson_lucy@10", "wiener", "wiener@1e-3"])
+def test_the_deconvolution_baselines_are_given_the_true_kernel_and_beat_the_blurred_input(spec):
+    method = build_baseline(spec)
+    clean, case = _blurred_case(2.0)
+    restored = method.restore(case)
+    assert method.applies_to(case) and restored.shape == clean.shape
+    assert float((restored.clamp(0, 1) - clean).pow(2).mean()) < float((case.degraded - clean).pow(2).mean())
+    noisy = get_protocol("awgn").cases(clean, "image")[0]
+    assert not method.applies_to(noisy)  # no blur kernel to give it
+
+
+def test_biharmonic_inpainting_fills_the_holes_of_the_inpaint_protocol_only():
+    method = build_baseline("biharmonic")
+    clean = synthetic_image(3, 48, 64, 0)
+    (case,) = get_protocol("inpaint").cases(clean, "image")
+    restored = method.restore(case)
+    holes = case.mask.bool().expand_as(clean)
+    assert float((restored - clean)[holes].abs().mean()) < 0.5 * float((case.degraded - clean)[holes].abs().mean())
+    knockout = [case for case in get_protocol("seed").cases(clean, "image") if case.condition == "knockout"][0]
+    assert not method.applies_to(knockout)
+
+
+def test_sigma_taking_baselines_get_the_true_a_fixed_or_a_per_condition_sigma(tmp_path, monkeypatch):
+    import hfdae.peers
+
+    given: list[float] = []
+    monkeypatch.setattr(hfdae.peers, "bm3d_denoise", lambda noisy, sigma: given.append(sigma) or noisy)
+    clean = synthetic_image(3, 32, 32, 0)
+    photo = {case.condition: case for case in get_protocol("photo").cases(clean, "image")}
+    true_sigma = build_baseline("bm3d")
+    assert true_sigma.applies_to(photo["gauss15-q75"]) and not true_sigma.applies_to(photo["poisson-q75"])
+    true_sigma.restore(photo["gauss15-q75"])
+    fixed = build_baseline("bm3d@20")
+    assert fixed.applies_to(photo["poisson-q75"]) and "sigma 20" in fixed.name
+    fixed.restore(photo["poisson-q75"])
+    sigmas = tmp_path / "sigmas.json"
+    sigmas.write_text('{"poisson-q75": 12, "gauss15-q75": 9.5}')
+    chosen = build_baseline(f"bm3d@{sigmas}")
+    assert chosen.applies_to(photo["poisson-q75"]) and not chosen.applies_to(photo["poisson-q90"])
+    chosen.restore(photo["gauss15-q75"])
+    assert given == [15.0, 20.0, 9.5]
+    for bad, message in [("bm3d@loud", "neither a number"), (f"bm3d@{tmp_path / 'none.json'}", "sigma file")]:
+        with pytest.raises(ValueError, match=message):
+            build_baseline(bad)
+    with pytest.raises(ValueError, match="is not valid"):
+        build_baseline("wiener=somefile")
+
+
+def test_the_photo_zoo_config_trains_on_the_photo_tasks_degradation():
+    from pathlib import Path
+
+    import yaml
+
+    config = yaml.safe_load((Path(__file__).resolve().parent.parent / "configs" / "zoo-photo.yaml").read_text())
+    assert config["model"]["task"] == "photo"
+    assert build_degradation(config["data"]["degradations"]).to_spec() == build_degradation(
+        task_degradation("photo")).to_spec()
