@@ -56,6 +56,18 @@ PRESETS: dict[str, dict[str, Any]] = {
         "upsample": "resize",
         "predict_residual": True,
     },
+    # The second colour flagship's design (zoo `colour-v2`), chosen on the sweep's validation table
+    # (docs/flagship-v2/README.md, candidate s2-64x3): a 2x2 space-to-depth stem so the U-Net runs at half
+    # resolution, wider levels, and a noise-level input (blind without it).
+    "flagship-v2": {
+        "widths": [64, 128, 256],
+        "blocks_per_level": [1, 1, 1],
+        "skip_connections": True,
+        "upsample": "resize",
+        "predict_residual": True,
+        "space_to_depth_factor": 2,
+        "noise_level_input": True,
+    },
 }
 
 
