@@ -75,7 +75,8 @@ class Method:
         return self.runs_on is None or self.runs_on(case)
 
     @classmethod
-    def from_model(cls, model, name: str | None = None, source: str | None = None, **restore_kwargs) -> "Method":
+    def from_model(cls, model, name: str | None = None, source: str | None = None, given_sigma: bool = False,
+                   **restore_kwargs) -> "Method":
         """An hfdae model (``restore_kwargs`` go to :func:`hfdae.inference.restore`: tiling, self-ensemble).
 
         Evaluations run in fp32 unless ``precision`` says otherwise, so that numbers do not depend on whether
@@ -86,6 +87,8 @@ class Method:
             model: a :class:`~hfdae.DenoisingAutoencoder`.
             name: the row name (default: the model's ``name_or_path``, else its preset).
             source: the model's source (default: ``name``).
+            given_sigma: give a model with a noise-level input the case's true noise sigma (``noise_level``), as
+                FFDNet is given it; the method then runs only on cases with a known sigma. Without it, blind.
         """
         from .inference import prepare_for_inference, restore
 
@@ -94,13 +97,18 @@ class Method:
         if restore_kwargs.get("fast", True):
             model = prepare_for_inference(model)
         takes_mask = bool(model.config.extra_input_channels)
+        if given_sigma and not getattr(model.config, "noise_level_input", False):
+            raise ValueError(f"{label}: given_sigma needs a model with a noise-level input (noise_level_input=True)")
 
         def restore_case(case: EvaluationCase) -> torch.Tensor:
             extra = case.mask if takes_mask else None
+            if given_sigma:
+                restore_kwargs["noise_level"] = case.sigma / 255
             return restore(model, case.degraded, extra_inputs=extra, **restore_kwargs)
 
         return cls(label, restore_case, kind="model", source=source or label, channels=model.config.image_channels,
-                   device=str(next(model.parameters()).device))
+                   device=str(next(model.parameters()).device),
+                   runs_on=(lambda case: case.sigma is not None) if given_sigma else None)
 
     @classmethod
     def noisy_input(cls) -> "Method":

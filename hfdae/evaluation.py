@@ -350,6 +350,7 @@ def evaluate_models(
     with_ssim: bool = True,
     self_ensemble: bool = False,
     tile_size: int | str | None = "auto",
+    given_sigma: bool = False,
     output: str | Path | None = None,
     panel_image: str | None = None,
     progress: bool = True,
@@ -367,6 +368,8 @@ def evaluate_models(
         limit: only the first ``limit`` images.
         seed, sigmas, with_ssim, progress: see :func:`evaluate`.
         self_ensemble, tile_size: passed to :func:`hfdae.inference.restore` for the models.
+        given_sigma: add a row ``"SOURCE (given sigma)"`` for every model with a noise-level input, given the
+            true noise sigma of the conditions that have one (as FFDNet is); the plain row stays blind.
         output: a folder for ``results.json``, ``results.md``, the PSNR heatmap and (protocols with the
             chapter's identity condition) the detail panel.
         panel_image: the image of the detail panel (default: the first).
@@ -387,6 +390,11 @@ def evaluate_models(
     methods = [Method.from_model(model, "default (embedded)" if source == "default" else str(source), source=str(source),
                                  self_ensemble=self_ensemble, tile_size=tile_size)
                for model, source in zip(loaded, models)]
+    if given_sigma:
+        methods += [Method.from_model(model, f"{'default (embedded)' if source == 'default' else source} (given sigma)",
+                                      source=str(source), given_sigma=True, self_ensemble=self_ensemble,
+                                      tile_size=tile_size)
+                    for model, source in zip(loaded, models) if model.config.noise_level_input]
     specs = list(dict.fromkeys([*(definition.default_baselines if default_baselines else ()), *baselines]))
     methods += [build_baseline(spec) for spec in specs]
     model_channels = channels.pop() if channels else None

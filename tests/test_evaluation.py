@@ -17,6 +17,7 @@ from hfdae.evaluation import (
     build_method,
     degraded_cases,
     evaluate,
+    evaluate_models,
 )
 from hfdae.metrics import psnr, ssim
 from hfdae.processing import array_to_tensor, save_image
@@ -179,3 +180,27 @@ def test_a_results_file_that_is_not_one_is_named(tmp_path):
         EvaluationReport.load(tmp_path)
     with pytest.raises(FileNotFoundError, match="no such evaluation file"):
         EvaluationReport.load(tmp_path / "elsewhere.json")
+
+
+def test_a_noise_level_model_is_evaluated_blind_and_given_the_true_sigma(tmp_path, clean_images, monkeypatch):
+    import hfdae.inference
+
+    given = []
+    restore = hfdae.inference.restore
+
+    def recording_restore(model, images, **kwargs):
+        given.append(kwargs.get("noise_level"))
+        return restore(model, images, **kwargs)
+
+    monkeypatch.setattr(hfdae.inference, "restore", recording_restore)
+    model_dir = tmp_path / "model"
+    make_model("small", noise_level_input=True).save_pretrained(model_dir)
+    data = tmp_path / "data"
+    save_image(clean_images[0][1], data / "one.png")
+    report = evaluate_models([str(model_dir)], str(data), "awgn", sigmas=(15, 25), with_ssim=False,
+                             given_sigma=True, progress=False)
+    assert report.rows[f"{model_dir} (given sigma)"] == MethodRow("model", str(model_dir))
+    assert sorted(value for value in given if value is not None) == pytest.approx([15 / 255, 25 / 255])
+    assert given.count(None) == 2  # the blind row
+    with pytest.raises(ValueError, match="noise-level input"):
+        Method.from_model(make_model("small"), "blind only", given_sigma=True)
