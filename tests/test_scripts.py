@@ -124,3 +124,23 @@ def test_the_reproduction_evaluation_script_names_scripts_that_exist(tmp_path):
     assert any(call.startswith("hfdae evaluate") for call in calls)
     scripts = [call.split()[1] for call in calls if call.startswith("python ")]
     assert scripts and all((REPO_ROOT / script).is_file() for script in scripts), scripts
+
+
+def test_the_robustness_matrix_puts_every_model_under_every_condition(tmp_path, monkeypatch, capsys):
+    from hfdae.processing import array_to_tensor, save_image
+    from hfdae.samples import sample_image
+
+    data = tmp_path / "data"
+    save_image(array_to_tensor(sample_image("coffee")[60:100, 80:128]), data / "coffee.png")
+    model = tmp_path / "model"
+    make_model("small").save_pretrained(model)
+    output = run_python_script(SCRIPTS / "robustness_matrix.py", str(model), "--data", str(data), "--limit", "1",
+                               "--protocols", "seed", "deblur", "--output", str(tmp_path / "matrix"),
+                               monkeypatch=monkeypatch, capsys=capsys)
+    header, table = output.split("| model |", 1)
+    columns = table.splitlines()[0]
+    for column in ("seed/identity", "seed/knockout", "deblur/blur2", "deblur/average"):
+        assert f"`{column}`" in columns
+    assert f"| {model} |" in output and "| input (no restoration) |" in output
+    assert (tmp_path / "matrix" / "matrix.png").stat().st_size > 0
+    assert (tmp_path / "matrix" / "deblur" / "results.json").exists()

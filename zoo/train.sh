@@ -5,6 +5,9 @@
 #   PATH=.venv/bin:$PATH bash zoo/train.sh inpaint    # fine-tuned from it, with the from-scratch control
 #   PATH=.venv/bin:$PATH bash zoo/train.sh designs    # small, noskip, skip: the chapter's three designs
 #   PATH=.venv/bin:$PATH bash zoo/train.sh gray       # the gray flagship (Train400, two stages)
+#   PATH=.venv/bin:$PATH bash zoo/train.sh deblur     # task models fine-tuned from colour-v1 (about 40 min each
+#   PATH=.venv/bin:$PATH bash zoo/train.sh photo      #   on an idle 2-core CPU with bf16), evaluated and packaged
+#   PATH=.venv/bin:$PATH bash zoo/train.sh colour_v2  # the v2 design sweep, then the chosen design
 #
 # Run from the repository root with ../shared/data and ../shared/peers present, on an otherwise idle
 # machine (a second CPU-heavy process slows torch's threads far more than it takes). Training resumes
@@ -34,6 +37,13 @@ best_of() {  # best_of RESULTS_JSON CONDITION [METHOD...]: the method (of all, b
     python -c 'import json, sys
 methods = json.load(open(sys.argv[1]))["methods"]
 print(max(sys.argv[3:] or methods, key=lambda method: methods[method][sys.argv[2]]["psnr"]["mean"]))' "$@"
+}
+
+best_source_of() {  # best_source_of RESULTS_JSON CONDITION SOURCE_PREFIX: the source of the best row whose source starts so
+    python -c 'import json, sys
+methods = json.load(open(sys.argv[1]))["methods"]
+rows = [row for row in methods.values() if row.get("source", "").startswith(sys.argv[3])]
+print(max(rows, key=lambda row: row["results"][sys.argv[2]]["psnr"]["mean"])["source"])' "$@"
 }
 
 package() {  # package NAME RUN_DIR EVALUATION...: the Hub-ready folder zoo/NAME (without code: pushes add it)
@@ -160,6 +170,59 @@ gray() {
     run hfdae evaluate "${models[@]}" --data "$data/test/Set12" --protocol awgn --no-ssim \
         --baseline input --baseline bm3d --baseline "$dncnn_gray" --output "$out/set12-awgn"
     MODEL_METHOD=$shipped package gray "${shipped%/best}" "$out/bsd68-seed" "$out/bsd68-awgn" "$out/set12-awgn"
+}
+
+deblur() {
+    # the first colour flagship fine-tuned for blind Gaussian deblurring (blur sigma < 3 plus light noise);
+    # `best` is the checkpoint with the best deblur-protocol PSNR on CBSD432's validation split during training
+    train configs/zoo-deblur.yaml runs/zoo-deblur
+    local out=runs/zoo-deblur/eval
+    # the classical tools' one setting (iterations, balance), chosen on the same validation split
+    run hfdae evaluate runs/zoo-deblur/best --data "$data/train/CBSD432" --split validation --protocol deblur \
+        --no-ssim --no-default-baselines --baseline input --baseline richardson_lucy@30 \
+        --baseline richardson_lucy@100 --baseline wiener@1e-3 --baseline wiener@1e-4 --baseline wiener@1e-5 \
+        --output "$out/validation-deblur"
+    local rl wiener
+    rl=$(best_source_of "$out/validation-deblur/results.json" average richardson_lucy)
+    wiener=$(best_source_of "$out/validation-deblur/results.json" average wiener)
+    echo "chosen on validation: $rl, $wiener" >&2
+    # the test set once: the model, its parent (blind to blur strength like it) and the tools given the true kernel
+    run hfdae evaluate runs/zoo-deblur/best colour-v1 --data "$data/test/CBSD68" --protocol deblur \
+        --no-default-baselines --baseline input --baseline "$rl" --baseline "$wiener" --output "$out/cbsd68-deblur"
+    MODEL_METHOD=runs/zoo-deblur/best package deblur runs/zoo-deblur "$out/cbsd68-deblur"
+}
+
+photo() {
+    # the first colour flagship fine-tuned for sensor noise followed by JPEG (configs/zoo-photo.yaml)
+    train configs/zoo-photo.yaml runs/zoo-photo
+    local out=runs/zoo-photo/eval
+    # FFDNet and CBM3D get their best sigma per condition, chosen on the validation split (16 images; CBM3D
+    # on their central 256x256, it takes about 4 s per image there)
+    run python benchmarks/tune_baseline_sigma.py --protocol photo --data "$data/train/CBSD432" --split validation \
+        --max-images 16 --baseline "$ffdnet" --output "$out/photo-sigma-ffdnet.json"
+    run python benchmarks/tune_baseline_sigma.py --protocol photo --data "$data/train/CBSD432" --split validation \
+        --max-images 8 --crop 256 --sigmas 10 15 20 25 30 35 --baseline bm3d --output "$out/photo-sigma-bm3d.json"
+    run hfdae evaluate runs/zoo-photo/best colour-v1 --data "$data/test/CBSD68" --protocol photo \
+        --baseline "$ffdnet@$out/photo-sigma-ffdnet.json" --output "$out/cbsd68-photo"
+    # CBM3D takes about 14 s per image and condition here: the first 10 images, beside the rest
+    run hfdae evaluate runs/zoo-photo/best colour-v1 --data "$data/test/CBSD68" --protocol photo --limit 10 \
+        --no-ssim --baseline "bm3d@$out/photo-sigma-bm3d.json" --baseline "$ffdnet@$out/photo-sigma-ffdnet.json" \
+        --output "$out/cbsd68-photo-bm3d10"
+    MODEL_METHOD=runs/zoo-photo/best package photo runs/zoo-photo "$out/cbsd68-photo" "$out/cbsd68-photo-bm3d10"
+}
+
+colour_v2() {
+    # the design sweep (zoo/sweep_v2.sh: candidates trained on one short budget, validation table and costs),
+    # then the chosen design (the flagship-v2 preset) trained on the budget of configs/zoo-colour-v2.yaml
+    run bash zoo/sweep_v2.sh
+    train configs/zoo-colour-v2.yaml runs/zoo-colour-v2
+    local out=runs/zoo-colour-v2/eval
+    # the standard AWGN protocol: blind and given the true sigma, FFDNet (given sigma) and CDnCNN-B beside
+    run hfdae evaluate runs/zoo-colour-v2/best colour-v1 --data "$data/test/CBSD68" --protocol awgn --no-ssim \
+        --given-sigma --baseline input --baseline "$ffdnet" --baseline "$dncnn" --output "$out/cbsd68-awgn"
+    run hfdae evaluate runs/zoo-colour-v2/best colour-v1 --data "$data/test/CBSD68" --protocol seed \
+        --baseline input --output "$out/cbsd68-seed"
+    MODEL_METHOD=runs/zoo-colour-v2/best package colour-v2 runs/zoo-colour-v2 "$out/cbsd68-awgn" "$out/cbsd68-seed"
 }
 
 for target in "$@"; do "$target"; done
