@@ -197,18 +197,19 @@ photo() {
     train configs/zoo-photo.yaml runs/zoo-photo
     local out=runs/zoo-photo/eval
     # FFDNet and CBM3D get their best sigma per condition, chosen on the validation split (16 images; CBM3D
-    # on their central 256x256, it takes about 4 s per image there)
+    # on 4 of them, their central 256x256: it takes about 4 s per image and sigma there)
+    local sigmas=benchmarks/results
     run python benchmarks/tune_baseline_sigma.py --protocol photo --data "$data/train/CBSD432" --split validation \
-        --max-images 16 --baseline "$ffdnet" --output "$out/photo-sigma-ffdnet.json"
+        --max-images 16 --sigmas 5 10 15 20 25 30 35 40 --baseline "$ffdnet" --output "$sigmas/photo-sigma-ffdnet.json"
     run python benchmarks/tune_baseline_sigma.py --protocol photo --data "$data/train/CBSD432" --split validation \
-        --max-images 8 --crop 256 --sigmas 10 15 20 25 30 35 --baseline bm3d --output "$out/photo-sigma-bm3d.json"
-    run hfdae evaluate runs/zoo-photo/best colour-v1 --data "$data/test/CBSD68" --protocol photo \
-        --baseline "$ffdnet@$out/photo-sigma-ffdnet.json" --output "$out/cbsd68-photo"
-    # CBM3D takes about 14 s per image and condition here: the first 10 images, beside the rest
-    run hfdae evaluate runs/zoo-photo/best colour-v1 --data "$data/test/CBSD68" --protocol photo --limit 10 \
-        --no-ssim --baseline "bm3d@$out/photo-sigma-bm3d.json" --baseline "$ffdnet@$out/photo-sigma-ffdnet.json" \
-        --output "$out/cbsd68-photo-bm3d10"
-    MODEL_METHOD=runs/zoo-photo/best package photo runs/zoo-photo "$out/cbsd68-photo" "$out/cbsd68-photo-bm3d10"
+        --max-images 4 --crop 256 --sigmas 15 20 25 30 --baseline bm3d --output "$sigmas/photo-sigma-bm3d.json"
+    run hfdae evaluate runs/zoo-photo/best colour-v1 --data "$data/test/CBSD68" --protocol photo --no-ssim \
+        --baseline "$ffdnet@$sigmas/photo-sigma-ffdnet.json" --output "$out/cbsd68-photo"
+    # CBM3D takes about 14 s per image and condition here: the first 5 images, beside the rest
+    run hfdae evaluate runs/zoo-photo/best colour-v1 --data "$data/test/CBSD68" --protocol photo --limit 5 \
+        --no-ssim --baseline "bm3d@$sigmas/photo-sigma-bm3d.json" --baseline "$ffdnet@$sigmas/photo-sigma-ffdnet.json" \
+        --output "$out/cbsd68-photo-bm3d5"
+    MODEL_METHOD=runs/zoo-photo/best package photo runs/zoo-photo "$out/cbsd68-photo" "$out/cbsd68-photo-bm3d5"
 }
 
 colour_v2() {
