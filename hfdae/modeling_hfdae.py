@@ -213,7 +213,8 @@ class DenoisingAutoencoder(PreTrainedModel):
             extra_inputs: [B, extra_input_channels, H, W] appended at the network input (for
                 example an inpainting mask); required when the config has ``extra_input_channels``.
                 An inpainting model (``task="inpaint"``) ignores the pixels where its first channel is
-                above 0 (the holes): they are set to 0, as in training.
+                above 0 (the holes): they are set to 0, as in training; it fills only those and returns
+                every other pixel exactly as given.
             noise_level: for models with ``noise_level_input``: sigma in the [0, 1] scale as a float,
                 a [B] tensor or a [B, 1, H, W] map (see :func:`noise_level_map`); ``None`` restores
                 blind. Refused by models without the input.
@@ -243,10 +244,13 @@ class DenoisingAutoencoder(PreTrainedModel):
         if noise_level is not None and not config.noise_level_input:
             raise ValueError("this model has no noise-level input (noise_level_input=False); call it without noise_level")
 
+        holes = None
         if config.task == "inpaint" and extra_inputs is not None:
             # what lies under the mask is unknown: the model sees it as training showed it (0), never
             # the paint of an editor or the old pixels (which tint the fill with their colour)
-            pixel_values = pixel_values.masked_fill(extra_inputs[:, :1] > 0, 0.0)
+            holes = extra_inputs[:, :1] > 0
+            known_pixels = pixel_values
+            pixel_values = pixel_values.masked_fill(holes, 0.0)
 
         if config.colour_space == "lab":
             lab = rgb_to_lab(pixel_values.float())
@@ -262,6 +266,9 @@ class DenoisingAutoencoder(PreTrainedModel):
             reconstruction = lab_to_rgb(torch.cat([restored.float() * 100, chroma], dim=1)).to(restored.dtype)
         else:
             reconstruction = restored
+        if holes is not None:
+            # inpainting fills the holes and keeps every known pixel exactly as it was given
+            reconstruction = torch.where(holes, reconstruction, known_pixels.to(reconstruction.dtype))
 
         loss = mse = l1 = out_of_range = None
         if labels is not None:

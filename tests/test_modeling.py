@@ -417,6 +417,24 @@ def test_invalid_space_to_depth_factor_is_named():
 
 
 @pytest.mark.parametrize("colour_space", ["rgb", "lab"])
+def test_an_inpainting_model_fills_only_the_holes_and_returns_every_known_pixel_as_given(colour_space):
+    import hfdae
+
+    config = DenoisingAutoencoderConfig.from_preset("small", extra_input_channels=1, task="inpaint", colour_space=colour_space)
+    model = DenoisingAutoencoder(config).eval()
+    clean = torch.rand(1, 3, 24, 40, generator=torch.Generator().manual_seed(1))
+    mask = torch.zeros(1, 1, 24, 40)
+    mask[..., 4:12, 10:22] = 1.0
+    known = ~mask.bool().expand_as(clean)
+    with torch.no_grad():
+        output = model(clean.masked_fill(mask.bool(), 0.0), extra_inputs=mask).reconstruction
+    assert torch.equal(output[known], clean[known])
+    assert not torch.equal(output[~known], torch.zeros_like(output[~known]))  # the holes are filled
+    restored = hfdae.restore(model, clean, extra_inputs=mask, precision="fp32", tile_size=None)
+    assert torch.equal(restored[known], clean[known])
+
+
+@pytest.mark.parametrize("colour_space", ["rgb", "lab"])
 def test_an_inpainting_model_sees_zeros_in_the_holes_whatever_they_held(colour_space):
     # The Space's editor paints the holes (magenta), a user may pass the original pixels: the model must
     # see what training showed it (zeros), or its fill takes the colour of what was under the mask.
