@@ -262,7 +262,7 @@ def _run_denoise(args: argparse.Namespace) -> int:
     print(f"restored {len(report.written)} image(s) into {args.output}")
     for path, sigma in report.noise_levels.items():
         print(f"estimated noise level of {path}: sigma {sigma:.1f} (0-255)")
-    for line in report.problems():
+    for line in report.problems() + report.advice():
         print(line, file=sys.stderr)
     return report.exit_status
 

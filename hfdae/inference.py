@@ -413,12 +413,23 @@ class DenoiseReport:
         failed: input -> why it could not be read (it was skipped; the rest went on).
         not_written: input -> why its restoration could not be written (the rest went on).
         noise_levels: with ``noise_level="auto"``: input -> the estimated sigma (0-255).
+        lossy_inputs: the inputs stored with loss (JPEG, lossy WebP) restored by a model not trained on
+            compressed noise (its task is not ``photo``): see :meth:`advice`.
     """
 
     written: list[Path] = field(default_factory=list)
     failed: dict[Path, str] = field(default_factory=dict)
     not_written: dict[Path, str] = field(default_factory=dict)
     noise_levels: dict[Path, float] = field(default_factory=dict)
+    lossy_inputs: list[Path] = field(default_factory=list)
+
+    def advice(self) -> list[str]:
+        """What to do better, e.g. the photo model for JPEG photos; empty when there is nothing to say."""
+        if not self.lossy_inputs:
+            return []
+        return [f"{len(self.lossy_inputs)} input(s) are JPEG (or lossy WebP) photos, such as {self.lossy_inputs[0]}:"
+                " this model was not trained on noise that went through JPEG compression, which turns it into"
+                " blotches it leaves in place; `--model photo` (the zoo's photo model) is trained for such files"]
 
     @property
     def exit_status(self) -> int:
@@ -490,6 +501,8 @@ def denoise_files(
             report.failed[source] = str(error)
             logger.warning("skipping %s", error)
             continue
+        if not record.lossless and model.config.task != "photo":
+            report.lossy_inputs.append(source)
         pixels = to_tensor(record.pixels)
         level = noise_level
         if noise_level == "auto" and model.config.noise_level_input:

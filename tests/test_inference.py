@@ -338,3 +338,23 @@ def test_bf16_restore_stays_close_to_fp32():
     images = torch.rand(1, 3, 32, 32)
     difference = (hfdae.restore(model, images, precision="bf16") - hfdae.restore(model, images, precision="fp32")).abs()
     assert 0 < difference.max() < 0.05  # bf16 really ran (not identical) and stays close
+
+
+@pytest.mark.parametrize("task", ["restore", "photo"])
+def test_jpeg_photos_bring_advice_to_use_the_photo_model_unless_it_is_the_one(task, tmp_path):
+    from PIL import Image
+
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    pixels = np.random.default_rng(0).integers(0, 256, (24, 32, 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(inputs / "phone.jpg", quality=95)
+    Image.fromarray(pixels).save(inputs / "scan.png")
+    model = make_model("small", task=task).eval()
+    report = denoise_files(model, [inputs], tmp_path / "out", progress=False)
+    assert len(report.written) == 2
+    if task == "photo":
+        assert report.lossy_inputs == [] and report.advice() == []
+    else:
+        assert report.lossy_inputs == [inputs / "phone.jpg"]
+        (advice,) = report.advice()
+        assert "phone.jpg" in advice and "--model photo" in advice
