@@ -61,13 +61,18 @@ def widen_input_channels(model: DenoisingAutoencoder, extra_channels: int) -> De
     widened = DenoisingAutoencoder(config)
     old_state = model.state_dict()
     new_state = widened.state_dict()
+    # the network input is [image and extra channels (each space-to-depth-unshuffled), noise-level map]: the
+    # new channels go between the old ones and the map, which keeps its weights at its new place
+    tail = 1 if config.noise_level_input else 0
     for name, tensor in new_state.items():
         old = old_state[name]
         if old.shape == tensor.shape:
             tensor.copy_(old)
         elif old.ndim == 4 and old.shape[0] == tensor.shape[0] and old.shape[2:] == tensor.shape[2:]:
+            head = old.shape[1] - tail
             tensor.zero_()
-            tensor[:, : old.shape[1]] = old  # the image channels keep their weights; the new ones are 0
+            tensor[:, :head] = old[:, :head]  # the image (and old extra) channels keep their weights
+            tensor[:, tensor.shape[1] - tail:] = old[:, head:]  # so does the noise-level map; the new ones are 0
         else:
             raise RuntimeError(f"cannot widen {name}: {tuple(old.shape)} -> {tuple(tensor.shape)}")
     widened.load_state_dict(new_state)
