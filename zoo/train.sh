@@ -232,18 +232,10 @@ photo() {
 
 colour_v2() {
     # the design sweep (zoo/sweep_v2.sh: candidates trained on one short budget, validation table and costs),
-    # then the chosen design (the flagship-v2 preset) in two stages (configs/zoo-colour-v2*.yaml)
+    # then the chosen design (the flagship-v2 preset) on the budget of configs/zoo-colour-v2.yaml
     run bash zoo/sweep_v2.sh
     train configs/zoo-colour-v2.yaml runs/zoo-colour-v2
-    train configs/zoo-colour-v2-stage2.yaml runs/zoo-colour-v2-stage2
-    local out=runs/zoo-colour-v2-stage2/eval
-    local models=(runs/zoo-colour-v2-stage2/best runs/zoo-colour-v2/best)
-    # which stage ships: the best blind at sigma 25 on CBSD432's validation split, never a test set
-    run hfdae evaluate "${models[@]}" --data "$data/train/CBSD432" --split validation --protocol awgn \
-        --sigmas 25 --no-ssim --output "$out/validation-awgn25"
-    local shipped
-    shipped=$(best_of "$out/validation-awgn25/results.json" sigma25 "${models[@]}")
-    echo "the v2 flagship is $shipped (best validation PSNR at sigma 25)" >&2
+    local out=runs/zoo-colour-v2/eval shipped=runs/zoo-colour-v2/best
     # the standard AWGN protocol, blind and given the true sigma, FFDNet (given sigma) and CDnCNN-B beside it
     run hfdae evaluate "$shipped" --data "$data/test/CBSD68" --protocol awgn --no-ssim --given-sigma \
         --baseline input --baseline "$ffdnet" --baseline "$dncnn" --output "$out/cbsd68-awgn"
@@ -256,7 +248,7 @@ colour_v2() {
     { echo "\$ python benchmarks/inference_speed.py --data $data/test/CBSD68 --limit 5 --models $shipped,colour-v1 --ffdnet $peers/ffdnet_color.pth"
       python benchmarks/inference_speed.py --data "$data/test/CBSD68" --limit 5 --models "$shipped,colour-v1" \
         --ffdnet "$peers/ffdnet_color.pth"; } > docs/flagship-v2/inference_speed.md
-    MODEL_METHOD=$shipped NOTES=zoo/colour-v2.notes.md package colour-v2 "${shipped%/best}" "$out/cbsd68-awgn" "$out/cbsd68-seed"
+    MODEL_METHOD=$shipped package colour-v2 runs/zoo-colour-v2 "$out/cbsd68-awgn" "$out/cbsd68-seed"
 }
 
 for target in "$@"; do "$target"; done
