@@ -132,6 +132,8 @@ ZOO: dict[str, ZooEntry] = {
         ZooEntry("gray", "flagship", "restore", "gray flagship, trained on Train400", overrides={"colour_space": "gray"}),
         ZooEntry("inpaint", "flagship", "inpaint", "inpainting, fine-tuned from the colour flagship with the mask as"
                  " an input channel", overrides={"extra_input_channels": 1}),
+        ZooEntry("deblur", "flagship", "deblur", "blind deblurring (Gaussian blur sigma < 3 plus light noise),"
+                 " fine-tuned from colour-v1"),
     )
 }
 
