@@ -173,6 +173,11 @@ def _architecture(config, model) -> dict[str, Any]:
         ("output", f"{head} head" + ("; residual: output = input - network(input)" if config.predict_residual else "")),
         ("colour space", config.colour_space),
         ("extra input channels", str(config.extra_input_channels)) if config.extra_input_channels else None,
+        ("space-to-depth stem", f"{config.space_to_depth_factor}x{config.space_to_depth_factor} (the U-Net runs at"
+         f" 1/{config.space_to_depth_factor} resolution; depth-to-space head)")
+        if config.space_to_depth_factor > 1 else None,
+        ("noise-level input", "yes: `noise_level=` sigma in [0, 1], a [B, 1, H, W] map or `\"auto\"`; blind without it")
+        if config.noise_level_input else None,
         ("parameters", f"{_format_count(parameters)} ({parameters:,})"),
         ("compute", f"{macs / 1e9:.2f} GMACs per 256x256 image"),
         ("loss", _loss_text(config)),
@@ -183,6 +188,7 @@ def _architecture(config, model) -> dict[str, Any]:
         "levels": len(config.widths),
         "size_multiple": config.size_multiple,
         "image_channels": config.image_channels,
+        "noise_level_input": bool(config.noise_level_input),
         "colour_description": colour,
         "upsample_description": ("transposed convolutions" if config.upsample == "transposed"
                                  else "bilinear resizing and convolutions"),

@@ -134,6 +134,10 @@ ZOO: dict[str, ZooEntry] = {
                  " an input channel", overrides={"extra_input_channels": 1}),
         ZooEntry("deblur", "flagship", "deblur", "blind deblurring (Gaussian blur sigma < 3 plus light noise),"
                  " fine-tuned from colour-v1"),
+        ZooEntry("photo", "flagship", "photo", "noisy photos saved as JPEG (4:2:0, as phones do) or PNG: Gaussian or"
+                 " Poisson-Gaussian sensor noise, fine-tuned from colour-v1"),
+        ZooEntry("colour-v2", "flagship-v2", "restore", "an early, short training of the v2 design (space-to-depth stem,"
+                 " noise-level input: the strength control); faster than colour-v1, well behind it in quality"),
     )
 }
 
