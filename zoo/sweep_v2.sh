@@ -34,8 +34,13 @@ validation() {
 }
 
 cost() {  # on an otherwise idle machine: restoration speed is measured here
-  { echo "\$ python benchmarks/design_cost.py --candidates $candidates"; python benchmarks/design_cost.py --candidates "$candidates"; } \
-      > "$out/design_cost.md"
+  local models=() name
+  for name in $(names); do models+=("model:runs/sweep-v2-$name/final"); done
+  models+=(model:colour-v1)
+  { echo "\$ python benchmarks/design_cost.py --candidates $candidates"; python benchmarks/design_cost.py --candidates "$candidates"
+    echo; echo "Training crops/s (the sweep's 96x96 crops, batches of 16):"; echo
+    echo "\$ python benchmarks/training_speed.py --presets $(IFS=,; echo "${models[*]}") --crop 96"
+    python benchmarks/training_speed.py --presets "$(IFS=,; echo "${models[*]}")" --crop 96; } > "$out/design_cost.md"
 }
 
 case "${1:-all}" in
