@@ -23,6 +23,7 @@ from hfdae.evaluation import EvaluationReport, evaluate_models
 from hfdae.protocols import AVERAGE, IDENTITY
 
 DEFAULT_PROTOCOLS = ("seed", "awgn", "deblur", "photo", "inpaint")
+GAIN_COLOUR_LIMIT = 8.0  # dB of gain (or loss) at which the colours saturate
 
 
 def parse_args() -> argparse.Namespace:
@@ -70,14 +71,14 @@ def figure(rows: list[str], columns: list[str], table: np.ndarray, path: Path) -
     floor = table[-1]
     gain = table - np.where(np.isnan(floor), np.nanmin(table, axis=0), floor)
     fig, axis = plt.subplots(figsize=(1.0 + 0.62 * len(columns), 1.2 + 0.5 * len(rows)))
-    limit = np.nanmax(np.abs(gain)) or 1.0
-    image = axis.imshow(gain, cmap="RdBu", vmin=-limit, vmax=limit, aspect="auto")
+    limit = min(float(np.nanmax(np.abs(gain)) or 1.0), GAIN_COLOUR_LIMIT)  # the clean column's gains run to 50 dB
+    image = axis.imshow(np.clip(gain, -limit, limit), cmap="RdBu", vmin=-limit, vmax=limit, aspect="auto")
     for (row, column), value in np.ndenumerate(table):
         if not np.isnan(value):
             axis.text(column, row, f"{value:.1f}", ha="center", va="center", fontsize=7)
     axis.set_xticks(range(len(columns)), columns, rotation=60, ha="right", fontsize=8)
     axis.set_yticks(range(len(rows)), rows, fontsize=8)
-    fig.colorbar(image, ax=axis, label="PSNR gain over the degraded input (dB)")
+    fig.colorbar(image, ax=axis, label=f"PSNR gain over the input\n(dB, colours clipped at {limit:g})")
     axis.set_title("Every model under every condition (mean PSNR, dB)", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
