@@ -245,10 +245,13 @@ colour_v2() {
     { echo "\$ python benchmarks/noise_estimate.py --data $data/test/CBSD68 --model $shipped --limit 10"
       python benchmarks/noise_estimate.py --data "$data/test/CBSD68" --model "$shipped" --limit 10; } \
         > docs/flagship-v2/noise_estimate_model.md
-    { echo "\$ python benchmarks/inference_speed.py --data $data/test/CBSD68 --limit 5 --models $shipped,colour-v1 --ffdnet $peers/ffdnet_color.pth"
-      python benchmarks/inference_speed.py --data "$data/test/CBSD68" --limit 5 --models "$shipped,colour-v1" \
-        --ffdnet "$peers/ffdnet_color.pth"; } > docs/flagship-v2/inference_speed.md
     MODEL_METHOD=$shipped package colour-v2 runs/zoo-colour-v2 "$out/cbsd68-awgn" "$out/cbsd68-seed"
+    { echo "\$ python benchmarks/inference_speed.py --data $data/test/CBSD68 --limit 5 --models colour-v2,colour-v1 --ffdnet $peers/ffdnet_color.pth"
+      python benchmarks/inference_speed.py --data "$data/test/CBSD68" --limit 5 --models colour-v2,colour-v1 \
+        --ffdnet "$peers/ffdnet_color.pth"; } > docs/flagship-v2/inference_speed.md
+    { echo "\$ python benchmarks/tiling.py --model colour-v2 --image $data/test/CBSD68/101085.png --megapixels 12"
+      python benchmarks/tiling.py --model colour-v2 --image "$data/test/CBSD68/101085.png" --megapixels 12; } \
+        > docs/flagship-v2/tiling.md
 }
 
 for target in "$@"; do "$target"; done
