@@ -192,15 +192,16 @@ def test_cards_of_the_default_and_of_zoo_names(tmp_path, source, capsys):
 
 
 def test_the_shipped_inpainting_model_s_card_names_its_metric_and_its_mask(tmp_path):
-    """zoo/inpaint with its committed evaluation (the results format before rows had a kind)."""
+    """zoo/inpaint with its committed evaluation (this model's row beside the earlier fine-tune's)."""
     folder = REPO_ROOT / "zoo" / "inpaint"
     if not (folder / "model.safetensors").is_file():
         pytest.skip("zoo/inpaint is not in this checkout")
     evaluation = sorted(folder.glob("eval-inpaint-*.json"))
-    text = str(cards.render_model_card(folder, evaluations=evaluation, repo_id="hfdae/hfdae-inpaint"))
+    text = str(cards.render_model_card(folder, evaluations=evaluation, repo_id="hfdae/hfdae-inpaint",
+                                       model_method="runs/zoo-inpaint-v2/best"))
     label = hfdae.protocols.get_protocol("inpaint").headline_label
     headline = next(line for line in text.splitlines() if label in line and line.startswith("- **"))
     assert "five-output average" not in headline and "`inpaint` protocol" in headline
     assert "extra_inputs=mask" in text and "hfdae denoise" not in text
     assert "runs/zoo-colour" not in text.split("<details>")[0]  # lineage rows name no local paths
-    assert "| fine-tuned from | `colour` (task restore" in text  # a zoo parent is named
+    assert "| fine-tuned from | `colour-v1` (task restore" in text  # a zoo parent is named
