@@ -102,9 +102,8 @@ class Method:
 
         def restore_case(case: EvaluationCase) -> torch.Tensor:
             extra = case.mask if takes_mask else None
-            if given_sigma:
-                restore_kwargs["noise_level"] = case.sigma / 255
-            return restore(model, case.degraded, extra_inputs=extra, **restore_kwargs)
+            level = {"noise_level": case.sigma / 255} if given_sigma else {}
+            return restore(model, case.degraded, extra_inputs=extra, **restore_kwargs, **level)
 
         return cls(label, restore_case, kind="model", source=source or label, channels=model.config.image_channels,
                    device=str(next(model.parameters()).device),
@@ -201,22 +200,25 @@ def _setting(argument: str | None, default: float, what: str) -> float:
         raise ValueError(f"{what} {setting!r} is not a number") from None
 
 
+def _deconvolution(title: str, deblur, option: str, value: float, spec: str) -> Method:
+    """A deconvolution baseline given each blurred case's true Gaussian kernel (``deblur(images, sigma, option=)``)."""
+    return Method(f"{title}, true kernel)", lambda case: deblur(case.degraded, _blur_sigma(case), **{option: value}),
+                  source=spec, runs_on=lambda case: _blur_sigma(case) is not None)
+
+
 def _richardson_lucy(argument: str | None) -> Method:
     from .classical import richardson_lucy_deblur
 
     iterations = int(_setting(argument, 30, "Richardson-Lucy iterations"))
-    return Method(f"Richardson-Lucy ({iterations} iterations, true kernel)",
-                  lambda case: richardson_lucy_deblur(case.degraded, _blur_sigma(case), iterations=iterations),
-                  source=f"richardson_lucy@{iterations}", runs_on=lambda case: _blur_sigma(case) is not None)
+    return _deconvolution(f"Richardson-Lucy ({iterations} iterations", richardson_lucy_deblur, "iterations",
+                          iterations, f"richardson_lucy@{iterations}")
 
 
 def _wiener(argument: str | None) -> Method:
     from .classical import wiener_deblur
 
     balance = _setting(argument, 1e-4, "Wiener balance")
-    return Method(f"Wiener (balance {balance:g}, true kernel)",
-                  lambda case: wiener_deblur(case.degraded, _blur_sigma(case), balance=balance),
-                  source=f"wiener@{balance:g}", runs_on=lambda case: _blur_sigma(case) is not None)
+    return _deconvolution(f"Wiener (balance {balance:g}", wiener_deblur, "balance", balance, f"wiener@{balance:g}")
 
 
 def _biharmonic(argument: str | None) -> Method:

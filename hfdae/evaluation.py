@@ -387,14 +387,13 @@ def evaluate_models(
     channels = {model.config.image_channels for model in loaded}
     if len(channels) > 1:
         raise ValueError("the models take different channel counts (gray and colour): evaluate them separately")
-    methods = [Method.from_model(model, "default (embedded)" if source == "default" else str(source), source=str(source),
-                                 self_ensemble=self_ensemble, tile_size=tile_size)
-               for model, source in zip(loaded, models)]
+    labels = ["default (embedded)" if source == "default" else str(source) for source in models]
+    methods = [Method.from_model(model, label, source=str(source), self_ensemble=self_ensemble, tile_size=tile_size)
+               for model, source, label in zip(loaded, models, labels)]
     if given_sigma:
-        methods += [Method.from_model(model, f"{'default (embedded)' if source == 'default' else source} (given sigma)",
-                                      source=str(source), given_sigma=True, self_ensemble=self_ensemble,
-                                      tile_size=tile_size)
-                    for model, source in zip(loaded, models) if model.config.noise_level_input]
+        methods += [Method.from_model(model, f"{label} (given sigma)", source=str(source), given_sigma=True,
+                                      self_ensemble=self_ensemble, tile_size=tile_size)
+                    for model, source, label in zip(loaded, models, labels) if model.config.noise_level_input]
     specs = list(dict.fromkeys([*(definition.default_baselines if default_baselines else ()), *baselines]))
     methods += [build_baseline(spec) for spec in specs]
     model_channels = channels.pop() if channels else None

@@ -416,12 +416,16 @@ def test_invalid_space_to_depth_factor_is_named():
         DenoisingAutoencoderConfig.from_preset("small", space_to_depth_factor=3)
 
 
+def _inpainting_model(colour_space: str) -> DenoisingAutoencoder:
+    config = DenoisingAutoencoderConfig.from_preset("small", extra_input_channels=1, task="inpaint", colour_space=colour_space)
+    return DenoisingAutoencoder(config).eval()
+
+
 @pytest.mark.parametrize("colour_space", ["rgb", "lab"])
 def test_an_inpainting_model_fills_only_the_holes_and_returns_every_known_pixel_as_given(colour_space):
     import hfdae
 
-    config = DenoisingAutoencoderConfig.from_preset("small", extra_input_channels=1, task="inpaint", colour_space=colour_space)
-    model = DenoisingAutoencoder(config).eval()
+    model = _inpainting_model(colour_space)
     clean = torch.rand(1, 3, 24, 40, generator=torch.Generator().manual_seed(1))
     mask = torch.zeros(1, 1, 24, 40)
     mask[..., 4:12, 10:22] = 1.0
@@ -440,8 +444,7 @@ def test_an_inpainting_model_sees_zeros_in_the_holes_whatever_they_held(colour_s
     # see what training showed it (zeros), or its fill takes the colour of what was under the mask.
     import hfdae
 
-    config = DenoisingAutoencoderConfig.from_preset("small", extra_input_channels=1, task="inpaint", colour_space=colour_space)
-    model = DenoisingAutoencoder(config).eval()
+    model = _inpainting_model(colour_space)
     clean = torch.rand(2, 3, 24, 40, generator=torch.Generator().manual_seed(0))
     mask = torch.zeros(2, 1, 24, 40)
     mask[..., 5:8, 3:30] = 1.0
