@@ -38,13 +38,14 @@ __all__ = [
     "build_model",
     "widen_input_channels",
     "convert_upsampling",
+    "convert_to_gray",
     "frozen_modules",
     "input_convolutions",
     "record_parent",
 ]
 
 # the model.overrides a training run may apply to a parent loaded with model.init_from (converted, not rebuilt)
-PARENT_OVERRIDES = ("upsample",)
+PARENT_OVERRIDES = ("upsample", "colour_space")
 
 
 @torch.no_grad()
@@ -128,6 +129,50 @@ def convert_upsampling(model: DenoisingAutoencoder, upsample: str = "resize", se
     converted.load_state_dict(new_state)
     converted.train(model.training)
     return converted
+
+
+@torch.no_grad()
+def convert_to_gray(model: DenoisingAutoencoder) -> DenoisingAutoencoder:
+    """A one-channel (``colour_space="gray"``) copy of an RGB ``model`` that computes what the parent computes
+    on a gray image given as three equal channels.
+
+    The convolutions that read the image sum their weights over its three channels (the channels are equal);
+    the output convolution averages its three output channels (weights and bias), so the residual output is
+    the mean of the parent's three. With a linear output head the copy is exact: its output is the mean of
+    the parent's over R, G and B. A starting point for a gray model that has seen what the colour one saw
+    (``model.overrides: {colour_space: gray}`` beside ``model.init_from``), to be trained on with gray noise.
+
+    Raises:
+        ValueError: the model is not an RGB model.
+    """
+    if model.config.colour_space != "rgb":
+        raise ValueError(f"only an RGB model can be converted to gray, not colour_space={model.config.colour_space!r}")
+    config = copy.deepcopy(model.config)
+    config.colour_space = "gray"
+    config.in_channels = config.out_channels = 1
+    gray = DenoisingAutoencoder(config).to(next(model.parameters()).device)
+    factor = config.space_to_depth_factor
+    image_inputs = 3 * factor * factor  # the image's channels after space-to-depth, ahead of mask and noise level
+    reads_image = {name for name, module in gray.named_modules() if module in input_convolutions(gray)}
+    new_state = gray.state_dict()
+    old_state = model.state_dict()
+    for name, tensor in new_state.items():
+        old = old_state[name]
+        module_name = name.rsplit(".", 1)[0]
+        if module_name in reads_image and name.endswith("weight"):
+            # [out, RGB (unshuffled: channel-major), extra..., level] -> [out, gray, extra..., level]
+            rgb = old[:, :image_inputs].unflatten(1, (3, factor * factor)).sum(dim=1)
+            tensor.copy_(torch.cat([rgb, old[:, image_inputs:]], dim=1))
+        elif module_name == "output_conv":
+            # [RGB (channel-major) * factor^2, ...] -> [factor^2, ...]: the mean of the three outputs
+            tensor.copy_(old.unflatten(0, (3, factor * factor)).mean(dim=0))
+        elif old.shape == tensor.shape:
+            tensor.copy_(old)
+        else:
+            raise RuntimeError(f"cannot convert {name} to gray: {tuple(old.shape)} -> {tuple(tensor.shape)}")
+    gray.load_state_dict(new_state)
+    gray.train(model.training)
+    return gray
 
 
 def _fit_resize_convolution(transposed: nn.ConvTranspose2d, resize: nn.Sequential, generator: torch.Generator,
@@ -234,6 +279,11 @@ def build_model(recipe: ModelRecipe, resumed_config: DenoisingAutoencoderConfig 
         upsample = recipe.overrides.get("upsample")
         if upsample is not None and upsample != model.config.upsample:
             model = convert_upsampling(model, upsample)
+        colour_space = recipe.overrides.get("colour_space")
+        if colour_space is not None and colour_space != model.config.colour_space:
+            if colour_space != "gray":
+                raise ValueError(f"model.overrides colour_space={colour_space!r}: a parent converts only to 'gray'")
+            model = convert_to_gray(model)
     else:
         overrides = dict(recipe.overrides)
         if recipe.mask_channel:
