@@ -10,7 +10,7 @@ from hfdae import DenoisingAutoencoder
 from hfdae.cards import render_model_card
 from hfdae.cli import main
 from hfdae.evaluation import Method, evaluate
-from hfdae.finetuning import convert_upsampling, widen_input_channels
+from hfdae.finetuning import convert_to_gray, convert_upsampling, widen_input_channels
 from hfdae.processing import array_to_tensor, save_image
 from hfdae.protocols import get_protocol, task_degradation
 from hfdae.samples import SAMPLE_NAMES, sample_image
@@ -231,3 +231,37 @@ def test_training_from_a_parent_can_convert_its_upsampling_and_nothing_else(pare
         torch.testing.assert_close(weights[key], parent_weights[key], atol=1e-6, rtol=0)
     with pytest.raises(ValueError, match=r"model.overrides \['widths'\] cannot change a model loaded"):
         Trainer(tiny_config(folder, tmp_path / "wider", **overrides, **{"model.overrides": {"widths": [8, 16]}}))
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+@pytest.mark.parametrize("extra_input_channels", [0, 1])
+def test_converting_to_gray_computes_the_parent_on_three_equal_channels(preset, extra_input_channels):
+    model = make_model(preset, predict_residual=True, output_head="linear",
+                       extra_input_channels=extra_input_channels).eval()
+    gray = convert_to_gray(model).eval()
+    assert (gray.config.colour_space, gray.config.in_channels, gray.config.out_channels) == ("gray", 1, 1)
+    images = torch.rand(2, 1, 36, 44)
+    extra = {"extra_inputs": (torch.rand(2, 1, 36, 44) > 0.5).float()} if extra_input_channels else {}
+    levels = [None, 25 / 255] if model.config.noise_level_input else [None]
+    with torch.no_grad():
+        for level in levels:
+            level_argument = {} if level is None else {"noise_level": level}
+            parent = model(pixel_values=images.expand(-1, 3, -1, -1), **extra, **level_argument).reconstruction
+            converted = gray(pixel_values=images, **extra, **level_argument).reconstruction
+            torch.testing.assert_close(converted, parent.mean(dim=1, keepdim=True), atol=2e-5, rtol=0)
+
+
+def test_converting_to_gray_refuses_a_model_that_is_not_rgb():
+    with pytest.raises(ValueError, match="only an RGB model can be converted to gray, not colour_space='gray'"):
+        convert_to_gray(make_model("small", colour_space="gray"))
+
+
+def test_training_from_a_colour_parent_can_convert_it_to_gray(parent, photos, tmp_path):
+    folder, _ = photos
+    overrides = {**TINY_RUN, "max_images": 8, "model.init_from": str(parent),
+                 "model.overrides": {"colour_space": "gray"}}
+    run = Trainer(tiny_config(folder, tmp_path / "gray", **overrides)).train()
+    model = DenoisingAutoencoder.from_pretrained(run.final_model)
+    assert model.config.colour_space == "gray" and model.config.lineage[0]["model"] == str(parent)
+    with pytest.raises(ValueError, match="a parent converts only to 'gray'"):
+        Trainer(tiny_config(folder, tmp_path / "lab", **{**overrides, "model.overrides": {"colour_space": "lab"}}))
