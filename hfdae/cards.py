@@ -28,11 +28,16 @@ from .protocols import get_protocol, list_tasks, protocol_for_task
 from .runs import LEARNING_CURVE, TRAINING_CONFIG, read_log, resolve_model_source
 from .zoo import ZOO
 
-__all__ = ["DEFAULT_TEMPLATE", "CARD_TAGS", "LICENSE", "render_model_card"]
+__all__ = ["DEFAULT_TEMPLATE", "CARD_TAGS", "LICENSE", "FOLDER_TRAINING_CONFIG", "FOLDER_VALIDATION_LOG",
+           "render_model_card"]
 
 DEFAULT_TEMPLATE = Path(__file__).resolve().parent / "templates" / "model_card.md"
-CARD_TAGS = ("hfdae", "image-denoising", "image-restoration", "denoising", "autoencoder", "u-net", "safetensors")
+CARD_TAGS = ("hfdae", "image-restoration", "autoencoder", "u-net", "safetensors")  # and the task's (Protocol.hub_tags)
 LICENSE = "apache-2.0"
+# what a Hub folder keeps of its training run (hfdae.hub writes them), so that a card rebuilt from the folder alone
+# (a zoo name, a downloaded model) still has its training rows and validation table
+FOLDER_TRAINING_CONFIG = "training_run.yaml"
+FOLDER_VALIDATION_LOG = "validation_log.jsonl"
 
 
 # --- reading evaluations and sources -------------------------------------------------------------------------
@@ -83,8 +88,15 @@ def _parent_text(parent: dict) -> str:
     return text + (f": {parent['description']})" if parent.get("description") else ")")
 
 
-def _read_records(run_dir: Path | None) -> list[dict]:
-    return read_log(run_dir, missing_ok=True) if run_dir is not None else []
+def _training_files(model_dir: Path, run_dir: Path | None) -> tuple[Path | None, list[dict]]:
+    """The training configuration file and log records of a model: its run folder's, else the copies in its
+    Hub folder (:data:`FOLDER_TRAINING_CONFIG`, :data:`FOLDER_VALIDATION_LOG`)."""
+    if run_dir is not None:
+        config, records = run_dir / TRAINING_CONFIG, read_log(run_dir, missing_ok=True)
+    else:
+        config, log = model_dir / FOLDER_TRAINING_CONFIG, model_dir / FOLDER_VALIDATION_LOG
+        records = [json.loads(line) for line in log.read_text().splitlines() if line.strip()] if log.is_file() else []
+    return (config if config.is_file() else None), records
 
 
 # --- the model card --------------------------------------------------------------------------------------
@@ -350,7 +362,7 @@ def _eval_results(report: EvaluationReport, method: str):
             continue
         common = dict(
             task_type="image-to-image",
-            task_name="Image denoising",
+            task_name=get_protocol(protocol).task_name,
             dataset_type=dataset,
             dataset_name=f"{dataset} ({protocol} protocol, {condition})",
             dataset_config=f"{protocol}-{condition}",
@@ -485,17 +497,19 @@ def render_model_card(
     summary = dict(config.training_summary or {})
     training_config = None
     training_config_text = None
-    if run_dir is not None and (run_dir / TRAINING_CONFIG).is_file():
+    training_config_file, records = _training_files(model_dir, run_dir)
+    if training_config_file is not None:
         import yaml
 
-        training_config_text = (run_dir / TRAINING_CONFIG).read_text().strip()
+        training_config_text = training_config_file.read_text().strip()
         training_config = yaml.safe_load(training_config_text)
     degradations = summary.get("degradations")
     if degradations is None and training_config:
         degradations = (training_config.get("data") or {}).get("degradations")
 
-    if learning_curve is None and run_dir is not None and (run_dir / LEARNING_CURVE).is_file():
-        learning_curve = run_dir / LEARNING_CURVE
+    if learning_curve is None:
+        learning_curve = next((folder / LEARNING_CURVE for folder in (run_dir, model_dir)
+                               if folder is not None and (folder / LEARNING_CURVE).is_file()), None)
     curve_link = _relative_link(Path(learning_curve), card_dir) if learning_curve is not None else None
 
     sections, eval_results, headlines, datasets, baselines = [], [], [], [], []
@@ -523,7 +537,8 @@ def render_model_card(
 
     eval_results = _widest_results(eval_results)
     model_name = model_name or _default_model_name(model_dir, run_dir, repo_id)
-    card_tags = list(CARD_TAGS) + [f"preset-{config.preset}"] * bool(config.preset) + list(tags)
+    protocol = _task_protocol(config)
+    card_tags = [*CARD_TAGS, *protocol.hub_tags] + [f"preset-{config.preset}"] * bool(config.preset) + list(tags)
     card_data = ModelCardData(
         library_name="hfdae",
         license=license,
@@ -534,8 +549,7 @@ def render_model_card(
         model_name=model_name,
         eval_results=eval_results or None,
     )
-    validation_columns, validation_rows = _validation_table(_read_records(run_dir))
-    protocol = _task_protocol(config)
+    validation_columns, validation_rows = _validation_table(records)
     return ModelCard.from_template(
         card_data,
         template_path=str(template_path),

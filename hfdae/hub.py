@@ -11,6 +11,9 @@ A Hub folder (what :func:`build_model_folder` writes and :func:`upload_model_fol
     model.safetensors           the weights (hfdae never uploads a pickle)
     README.md                   the model card (:mod:`hfdae.cards`): metadata, ``model-index`` from the evaluations
     learning_curve.png          the run's learning curve, when there is one
+    training_run.yaml  validation_log.jsonl
+                                the run's training configuration and validation records, when there is a run
+                                (so a card rebuilt from the folder alone keeps its training section)
     eval-<protocol>-<data>.json the ``hfdae evaluate`` results the card's tables and model-index come from
     configuration_hfdae.py  modeling_hfdae.py  blocks.py
                                 the model's self-contained code, so that
@@ -36,9 +39,9 @@ import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from .cards import LICENSE, _dataset_name, _default_model_name, model_folder, render_model_card
+from .cards import FOLDER_TRAINING_CONFIG, FOLDER_VALIDATION_LOG, LICENSE, _dataset_name, _default_model_name, model_folder, render_model_card
 from .evaluation import EvaluationReport
-from .runs import LEARNING_CURVE
+from .runs import LEARNING_CURVE, TRAINING_CONFIG, read_log
 
 __all__ = [
     "HubError",
@@ -164,6 +167,13 @@ def _fill_model_folder(folder: Path, model_dir: Path, run_dir: Path | None, eval
     if run_dir is not None and (run_dir / LEARNING_CURVE).is_file():
         learning_curve = folder / LEARNING_CURVE
         shutil.copyfile(run_dir / LEARNING_CURVE, learning_curve)
+    if run_dir is not None:
+        # what the card takes from the run, kept so that a card rebuilt from this folder alone loses nothing
+        if (run_dir / TRAINING_CONFIG).is_file():
+            shutil.copyfile(run_dir / TRAINING_CONFIG, folder / FOLDER_TRAINING_CONFIG)
+        validation = [record for record in read_log(run_dir, missing_ok=True) if "validation_psnr" in record]
+        if validation:
+            (folder / FOLDER_VALIDATION_LOG).write_text("".join(json.dumps(record) + "\n" for record in validation))
     copies: list[Path] = []
     for path in evaluations:
         path = Path(path)

@@ -281,6 +281,8 @@ class Protocol:
             (see :func:`hfdae.baselines.build_baseline`).
         options: the keyword options of ``build_conditions`` with their defaults (e.g. ``{"sigmas": ...}``).
         task_description: what a model of the task is trained for.
+        task_name: the task's name on the Hub (model cards' ``model-index``, e.g. ``"Image deblurring"``).
+        hub_tags: the Hub tags of the task's models (beside :data:`hfdae.cards.CARD_TAGS`).
         training_degradation: ``training_degradation(options) -> spec`` of the task's fine-tuning data.
         training_options: the options of ``training_degradation`` with their defaults.
         mask_input: the task's models take the mask of destroyed pixels as an extra input channel.
@@ -296,6 +298,8 @@ class Protocol:
     default_baselines: tuple[str, ...] = ("input",)
     options: dict[str, Any] = field(default_factory=dict)
     task_description: str = ""
+    task_name: str = "Image restoration"
+    hub_tags: tuple[str, ...] = ()
     training_degradation: Callable[[dict[str, Any]], Any] = _restore_degradation
     training_options: dict[str, Any] = field(default_factory=dict)
     mask_input: bool = False
@@ -349,6 +353,7 @@ PROTOCOLS: dict[str, Protocol] = {
             headline_label="five-output average",
             average_label="five-output average",
             task_description="the chapter's four degradations (Gaussian noise, salt and pepper, blur, knockout)",
+            hub_tags=("image-denoising", "denoising"),
         ),
         Protocol(
             name="awgn",
@@ -363,6 +368,8 @@ PROTOCOLS: dict[str, Protocol] = {
             headline_label="PSNR at Gaussian noise sigma 25",
             options={"sigmas": (15, 25, 50)},
             task_description="additive Gaussian noise",
+            task_name="Image denoising",
+            hub_tags=("image-denoising", "denoising"),
             training_degradation=_denoise_degradation,
             training_options={"sigma_max": 50 / 255},
         ),
@@ -380,6 +387,8 @@ PROTOCOLS: dict[str, Protocol] = {
             average_label="mean over blur sigma 1, 2 and 3",
             default_baselines=("input", "richardson_lucy", "wiener"),
             task_description="Gaussian blur (optionally with noise after it)",
+            task_name="Image deblurring",
+            hub_tags=("image-deblurring", "deblurring"),
             training_degradation=_deblur_degradation,
             training_options={"sigma_max": 3.0, "noise_sigma_max": 0.0},
         ),
@@ -399,6 +408,8 @@ PROTOCOLS: dict[str, Protocol] = {
             average_label="mean over the six noise-then-JPEG conditions",
             options={"qualities": (75, 90)},
             task_description="sensor noise (Gaussian or Poisson-Gaussian) followed by JPEG compression",
+            task_name="Photo denoising",
+            hub_tags=("image-denoising", "denoising", "jpeg-artifact-removal"),
             training_degradation=_photo_degradation,
             training_options={"sigma_max": 40 / 255, "shot_max": 0.02, "read_max": 10 / 255, "quality_min": 50,
                               "quality_max": 95},
@@ -416,6 +427,8 @@ PROTOCOLS: dict[str, Protocol] = {
             headline_label="inpainting PSNR (boxes and strokes of holes)",
             default_baselines=("input", "biharmonic"),
             task_description="large holes (boxes and free-form strokes)",
+            task_name="Image inpainting",
+            hub_tags=("image-inpainting", "inpainting"),
             training_degradation=_inpaint_degradation,
             # InpaintMask: boxes of 10-40 % of the side and free-form strokes 5-15 px wide (see hfdae.degradations)
             training_options={"max_boxes": 3, "min_box_fraction": 0.1, "max_box_fraction": 0.4, "max_strokes": 4,

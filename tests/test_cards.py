@@ -18,6 +18,7 @@ from huggingface_hub.repocard_data import model_index_to_eval_results
 import hfdae
 from hfdae import cards
 from hfdae.evaluation import CHAPTER_CONDITIONS, EvaluationReport, MethodRow
+from hfdae.protocols import list_tasks, protocol_for_task
 
 from conftest import make_model
 
@@ -118,6 +119,9 @@ def test_card_metadata_and_sections_come_from_the_files(tmp_path, run_dir, evalu
     data = loaded.data
     assert data.library_name == "hfdae" and data.license == "apache-2.0" and data.pipeline_tag == "image-to-image"
     assert {"image-denoising", "autoencoder", "hfdae"} <= set(data.tags)
+    # each model-index entry names the task its protocol measures
+    assert {(result.dataset_config.split("-")[0], result.task_name) for result in data.eval_results} == \
+        {("seed", "Image restoration"), ("awgn", "Image denoising")}
     assert data.datasets is None  # local folders (TinyTrain, TinySet) are no Hub datasets
     _assert_model_index_matches(loaded, evaluations)
     text = loaded.text
@@ -138,6 +142,22 @@ def test_card_metadata_and_sections_come_from_the_files(tmp_path, run_dir, evalu
                model_index_to_eval_results(data.to_dict()["model-index"])[1])
     assert "UNTRAINED" not in text
     assert "Notes and reproduction" not in text
+
+
+@pytest.mark.parametrize("task", list_tasks())
+def test_card_tags_and_model_index_name_the_model_s_task(tmp_path, task):
+    protocol = protocol_for_task(task)
+    model = make_model("small", task=task, extra_input_channels=int(protocol.mask_input))
+    model.config.images_seen = 100
+    model.save_pretrained(tmp_path / "model")
+    conditions = protocol.condition_names()
+    report = EvaluationReport(protocol.name, "/data/test/TinySet", ["a"], conditions=conditions, machine="CPU test")
+    report.rows = {"model": MethodRow("model", "model")}
+    report.values["model"] = {condition: {"psnr": {"a": 30.0}, "seconds": {"a": 0.01}} for condition in conditions}
+    card = cards.render_model_card(tmp_path / "model", evaluations=[report.save(tmp_path / "evaluation")])
+    assert set(protocol.hub_tags) <= set(card.data.tags) and set(cards.CARD_TAGS) <= set(card.data.tags)
+    assert ("denoising" in card.data.tags) == (task in ("restore", "denoise", "photo"))
+    assert {result.task_name for result in card.data.eval_results} == {protocol.task_name}
 
 
 def test_card_notes_are_rendered_verbatim(tmp_path, run_dir):

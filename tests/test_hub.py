@@ -56,7 +56,8 @@ def test_build_model_folder_from_a_run(tmp_path, run_dir, evaluations):
     folder = hub.build_model_folder(run_dir, tmp_path / "upload", evaluations=evaluations, repo_id="me/tiny-dae")
     names = {path.name for path in folder.iterdir()}
     assert names == {"config.json", "model.safetensors", "README.md", "learning_curve.png", "preprocessor_config.json",
-                     "eval-seed-tinyset.json", "eval-awgn-tinyset.json"} | REMOTE_CODE
+                     "eval-seed-tinyset.json", "eval-awgn-tinyset.json", "training_run.yaml",
+                     "validation_log.jsonl"} | REMOTE_CODE
     config = json.loads((folder / "config.json").read_text())
     assert config["auto_map"] == hub.AUTO_MAP and config["images_seen"] == 4_800
     assert (folder / "model.safetensors").read_bytes() == (run_dir / "best" / "model.safetensors").read_bytes()
@@ -70,6 +71,12 @@ def test_build_model_folder_from_a_run(tmp_path, run_dir, evaluations):
     kept = hub.build_model_folder(run_dir, tmp_path / "kept", evaluations=evaluations, include_code=False)
     assert {path.name for path in kept.iterdir()} == names - REMOTE_CODE
     assert not {"auto_map", "custom_pipelines"} & set(json.loads((kept / "config.json").read_text()))
+    # a card rebuilt from the folder alone (no run folder: a zoo name, a download) is the card built from the run
+    copies = [kept / "eval-seed-tinyset.json", kept / "eval-awgn-tinyset.json"]  # in the order given above
+    rebuilt = hfdae.cards.render_model_card(kept, evaluations=copies, card_dir=kept,
+                                            model_name="run-tiny")
+    assert rebuilt.text == ModelCard.load(kept / "README.md").text
+    assert "| 4,800 | 25.00 | 27.50 |" in rebuilt.text  # the validation table
 
 
 def test_build_model_folder_refuses_pickles_and_broken_weights(tmp_path, run_dir):
