@@ -148,6 +148,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--tile", type=int, default=None, help="restore in tiles of this size (default: automatic)")
     evaluate.add_argument("--given-sigma", action="store_true",
                           help="also a row per model with a noise-level input, given the true noise sigma (as FFDNet)")
+    evaluate.add_argument("--convert-channels", action="store_true",
+                          help="read the data in the models' channels even under awgn (e.g. a colour split as gray)")
     evaluate.add_argument("--panel-image", default=None, help="image for the detail panel (default: the first)")
 
     presets = commands.add_parser("presets", help="list the model presets with parameters and MACs")
@@ -341,7 +343,8 @@ def _run_evaluate(args: argparse.Namespace) -> int:
                              default_baselines=not args.no_default_baselines, split=args.split, limit=args.limit,
                              seed=args.seed, sigmas=sigmas, with_ssim=not args.no_ssim,
                              self_ensemble=args.self_ensemble, tile_size=args.tile or "auto",
-                             given_sigma=args.given_sigma, output=args.output, panel_image=args.panel_image)
+                             given_sigma=args.given_sigma, convert_channels=args.convert_channels,
+                             output=args.output, panel_image=args.panel_image)
     for name in report.unreadable:
         print(f"could not read {name}; evaluated the rest", file=sys.stderr)
     print(report.markdown())

@@ -351,6 +351,7 @@ def evaluate_models(
     self_ensemble: bool = False,
     tile_size: int | str | None = "auto",
     given_sigma: bool = False,
+    convert_channels: bool = False,
     output: str | Path | None = None,
     panel_image: str | None = None,
     progress: bool = True,
@@ -370,6 +371,8 @@ def evaluate_models(
         self_ensemble, tile_size: passed to :func:`hfdae.inference.restore` for the models.
         given_sigma: add a row ``"SOURCE (given sigma)"`` for every model with a noise-level input, given the
             true noise sigma of the conditions that have one (as FFDNet is); the plain row stays blind.
+        convert_channels: read the data in the models' channel count even under ``awgn`` (for example a
+            held-out colour split read as gray for gray models); other protocols always convert.
         output: a folder for ``results.json``, ``results.md``, the PSNR heatmap and (protocols with the
             chapter's identity condition) the detail panel.
         panel_image: the image of the detail panel (default: the first).
@@ -403,10 +406,11 @@ def evaluate_models(
     if model_channels is None:
         model_channels = images[0][1].shape[0]
     mismatched = [(name, image.shape[0]) for name, image in images if image.shape[0] != model_channels]
-    if mismatched and protocol == "awgn":
+    if mismatched and protocol == "awgn" and not convert_channels:
         raise ValueError(f"{mismatched[0][0]} has {mismatched[0][1]} channel(s) but the models take"
                          f" {model_channels}: the awgn protocol needs data of the models' own kind"
-                         " (colour models on CBSD68, gray models on BSD68 / Set12)")
+                         " (colour models on CBSD68, gray models on BSD68 / Set12; --convert-channels to"
+                         " read it converted anyway)")
     images = [(name, to_tensor(image, model_channels)[0]) for name, image in images]
     panel_image = panel_image or images[0][0]
     if panel_image not in {name for name, _ in images}:

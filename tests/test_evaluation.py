@@ -126,6 +126,22 @@ def test_awgn_refuses_data_of_another_channel_count(tmp_path, clean_images):
     assert code == 2
 
 
+def test_awgn_reads_colour_data_as_gray_for_gray_models_only_when_asked(tmp_path, clean_images):
+    from hfdae.processing import to_tensor
+
+    name, colour = clean_images[1]
+    save_image(colour, tmp_path / "colour" / f"{name}.png")
+    save_image(to_tensor(colour.unsqueeze(0), 1)[0], tmp_path / "gray" / f"{name}.png")  # the same, converted
+    make_model("small", colour_space="gray").save_pretrained(tmp_path / "model")
+    options = dict(protocol="awgn", sigmas=(25,), with_ssim=False, default_baselines=False, progress=False)
+    with pytest.raises(ValueError, match=rf"{name}.png has 3 channel\(s\) but the models take 1.*--convert-channels"):
+        evaluate_models([str(tmp_path / "model")], str(tmp_path / "colour"), **options)
+    converted = evaluate_models([str(tmp_path / "model")], str(tmp_path / "colour"), convert_channels=True, **options)
+    stored = evaluate_models([str(tmp_path / "model")], str(tmp_path / "gray"), **options)
+    row = str(tmp_path / "model")
+    assert converted.summary(row, "sigma25")["mean"] == pytest.approx(stored.summary(row, "sigma25")["mean"], abs=0.02)
+
+
 def test_evaluate_command_reports_unreadable_images_and_writes_results(tmp_path, capsys, clean_images):
     data = tmp_path / "data"
     for name, image in clean_images[:2]:
