@@ -133,20 +133,20 @@ inpaint_v1() {  # the first inpainting fine-tune and its from-scratch control (d
 
 inpaint() {
     # the first colour flagship fine-tuned to fill holes given their mask, the output composited (only the holes
-    # are the model's), longer than inpaint_v1's fine-tune (configs/zoo-inpaint.yaml)
+    # are the model's): stage 1 on 96x96 crops (configs/zoo-inpaint.yaml), stage 2 from it on 128x128 crops with a
+    # warm restart (configs/zoo-inpaint-stage2.yaml, which starts from the zoo's `inpaint`: stage 1's best)
     train configs/zoo-inpaint.yaml runs/zoo-inpaint-v2
-    local out=runs/zoo-inpaint-v2/eval
-    # against the first fine-tune (the zoo's inpaint until now) on held-out images, biharmonic inpainting beside
-    run hfdae evaluate runs/zoo-inpaint-v2/best inpaint --data "$data/train/CBSD432" --split validation \
+    train configs/zoo-inpaint-stage2.yaml runs/zoo-inpaint-stage2
+    local out=runs/zoo-inpaint-stage2/eval
+    local stages=(runs/zoo-inpaint-stage2/best runs/zoo-inpaint-v2/best)
+    # which stage ships: the best on held-out images (biharmonic inpainting beside them), never the test set
+    run hfdae evaluate "${stages[@]}" --data "$data/train/CBSD432" --split validation \
         --protocol inpaint --no-ssim --output "$out/validation-inpaint"
     local shipped
-    shipped=$(best_of "$out/validation-inpaint/results.json" inpaint runs/zoo-inpaint-v2/best inpaint)
+    shipped=$(best_of "$out/validation-inpaint/results.json" inpaint "${stages[@]}")
     echo "the zoo's inpaint model is $shipped (best validation PSNR)" >&2
-    if [ "$shipped" = runs/zoo-inpaint-v2/best ]; then
-        run hfdae evaluate runs/zoo-inpaint-v2/best inpaint --data "$data/test/CBSD68" --protocol inpaint \
-            --output "$out/cbsd68-inpaint"
-        MODEL_METHOD=runs/zoo-inpaint-v2/best package inpaint runs/zoo-inpaint-v2 "$out/cbsd68-inpaint"
-    fi
+    run hfdae evaluate "${stages[@]}" --data "$data/test/CBSD68" --protocol inpaint --output "$out/cbsd68-inpaint"
+    MODEL_METHOD=$shipped package inpaint "${shipped%/best}" "$out/cbsd68-inpaint"
 }
 
 designs() {
