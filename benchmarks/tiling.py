@@ -85,7 +85,7 @@ def main() -> None:
         clean_part, noisy_part = clean[..., :crop[0], :crop[1]], noisy[..., :crop[0], :crop[1]]
         whole = restore(model, noisy_part, tile_size=None)
         whole_psnr = float(psnr(whole, clean_part)[0])
-        for overlap in sorted({args.overlap // 2, args.overlap, args.overlap * 2}):
+        for overlap in sorted(overlap for overlap in {args.overlap // 2, args.overlap, args.overlap * 2} if overlap < args.tile):
             tiled = restore(model, noisy_part, tile_size=args.tile, tile_overlap=overlap)
             tiled_psnr = float(psnr(tiled, clean_part)[0])
             print(f"  {label} {crop}: whole {whole_psnr:.3f} dB, tiled ({args.tile}, overlap {overlap}) {tiled_psnr:.3f} dB,"

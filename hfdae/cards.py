@@ -25,7 +25,7 @@ from .baselines import BASELINES, baseline_name
 from .configuration_hfdae import PRESETS
 from .evaluation import EvaluationReport
 from .protocols import get_protocol, list_tasks, protocol_for_task
-from .runs import LEARNING_CURVE, TRAINING_CONFIG, read_log, resolve_model_source
+from .runs import LEARNING_CURVE, TRAINING_CONFIG, read_jsonl, read_log, resolve_model_source, validation_records
 from .zoo import ZOO
 
 __all__ = ["DEFAULT_TEMPLATE", "CARD_TAGS", "LICENSE", "FOLDER_TRAINING_CONFIG", "FOLDER_VALIDATION_LOG",
@@ -88,14 +88,15 @@ def _parent_text(parent: dict) -> str:
     return text + (f": {parent['description']})" if parent.get("description") else ")")
 
 
-def _training_files(model_dir: Path, run_dir: Path | None) -> tuple[Path | None, list[dict]]:
-    """The training configuration file and log records of a model: its run folder's, else the copies in its
-    Hub folder (:data:`FOLDER_TRAINING_CONFIG`, :data:`FOLDER_VALIDATION_LOG`)."""
+def training_files(model_dir: Path, run_dir: Path | None) -> tuple[Path | None, list[dict]]:
+    """The training configuration file and log records behind a model's card: its run folder's
+    (``training_config.yaml``, ``log.jsonl``), else the copies a Hub folder keeps (:data:`FOLDER_TRAINING_CONFIG`,
+    :data:`FOLDER_VALIDATION_LOG`; see :mod:`hfdae.hub`). Either may be missing (None, [])."""
     if run_dir is not None:
         config, records = run_dir / TRAINING_CONFIG, read_log(run_dir, missing_ok=True)
     else:
         config, log = model_dir / FOLDER_TRAINING_CONFIG, model_dir / FOLDER_VALIDATION_LOG
-        records = [json.loads(line) for line in log.read_text().splitlines() if line.strip()] if log.is_file() else []
+        records = read_jsonl(log) if log.is_file() else []
     return (config if config.is_file() else None), records
 
 
@@ -293,7 +294,7 @@ def _training_rows(config, summary: dict, training_config: dict | None) -> list[
 
 
 def _validation_table(records: list[dict]) -> tuple[list[str], list[dict]]:
-    validation = [record for record in records if "validation_psnr" in record]
+    validation = validation_records(records)
     if not validation:
         return [], []
     columns: list[str] = []
@@ -497,7 +498,7 @@ def render_model_card(
     summary = dict(config.training_summary or {})
     training_config = None
     training_config_text = None
-    training_config_file, records = _training_files(model_dir, run_dir)
+    training_config_file, records = training_files(model_dir, run_dir)
     if training_config_file is not None:
         import yaml
 

@@ -4,8 +4,8 @@ A run either starts from a preset with fresh weights, or from a trained parent (
 keeps descending from with a small learning rate on a new task: inpainting (with the mask as an extra input
 channel, :func:`widen_input_channels`), deblurring or denoising. :func:`build_model` makes that model once,
 for the trainer: it loads the parent and records it in the new model's ``lineage``, converts its upsampling
-where asked (:func:`convert_upsampling`), widens its input for the mask, sets its ``task`` and says which
-modules stay frozen (:func:`frozen_modules`).
+(:func:`convert_upsampling`) or its colour space (:func:`convert_to_gray`) where asked, widens its input for
+the mask, sets its ``task`` and says which modules stay frozen (:func:`frozen_modules`).
 
 >>> from hfdae.training_config import finetune_config
 >>> from hfdae.training import train
@@ -153,7 +153,8 @@ def convert_to_gray(model: DenoisingAutoencoder) -> DenoisingAutoencoder:
     gray = DenoisingAutoencoder(config).to(next(model.parameters()).device)
     factor = config.space_to_depth_factor
     image_inputs = 3 * factor * factor  # the image's channels after space-to-depth, ahead of mask and noise level
-    reads_image = {name for name, module in gray.named_modules() if module in input_convolutions(gray)}
+    image_readers = input_convolutions(gray)
+    reads_image = {name for name, module in gray.named_modules() if any(module is reader for reader in image_readers)}
     new_state = gray.state_dict()
     old_state = model.state_dict()
     for name, tensor in new_state.items():
@@ -247,7 +248,8 @@ def _check_parent_overrides(overrides: dict) -> None:
     unsupported = sorted(set(overrides) - set(PARENT_OVERRIDES))
     if unsupported:
         raise ValueError(f"model.overrides {unsupported} cannot change a model loaded with model.init_from;"
-                         f" only {list(PARENT_OVERRIDES)} (converted by hfdae.finetuning.convert_upsampling) can")
+                         f" only {list(PARENT_OVERRIDES)} can (converted by hfdae.finetuning.convert_upsampling and"
+                         " convert_to_gray)")
 
 
 def build_model(recipe: ModelRecipe, resumed_config: DenoisingAutoencoderConfig | None = None) -> BuiltModel:
@@ -256,8 +258,8 @@ def build_model(recipe: ModelRecipe, resumed_config: DenoisingAutoencoderConfig 
     - Without ``init_from``: the ``preset`` with ``overrides`` and fresh weights (one more input channel with
       ``mask_channel``).
     - With ``init_from``: the parent (any model source), recorded in the model's ``lineage``; its upsampling
-      converted where ``overrides`` asks (the only override a parent takes); its input widened for the mask
-      with ``mask_channel``.
+      (``upsample: resize``) or colour space (``colour_space: gray``) converted where ``overrides`` asks (the
+      only overrides a parent takes, :data:`PARENT_OVERRIDES`); its input widened for the mask with ``mask_channel``.
     - ``task`` is set where the recipe names one; ``freeze`` says which modules stay fixed (with the mask
       channel, the first convolutions stay trainable: they hold the mask's zero-initialised weights).
 

@@ -39,9 +39,18 @@ import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from .cards import FOLDER_TRAINING_CONFIG, FOLDER_VALIDATION_LOG, LICENSE, _dataset_name, _default_model_name, model_folder, render_model_card
+from .cards import (
+    FOLDER_TRAINING_CONFIG,
+    FOLDER_VALIDATION_LOG,
+    LICENSE,
+    _dataset_name,
+    _default_model_name,
+    model_folder,
+    render_model_card,
+    training_files,
+)
 from .evaluation import EvaluationReport
-from .runs import LEARNING_CURVE, TRAINING_CONFIG, read_log
+from .runs import LEARNING_CURVE, validation_records
 
 __all__ = [
     "HubError",
@@ -163,17 +172,18 @@ def _fill_model_folder(folder: Path, model_dir: Path, run_dir: Path | None, eval
 
     write_pipeline_files(folder, include_code=include_code)  # preprocessor_config.json (+ the pipeline's code)
     shutil.copyfile(model_dir / "model.safetensors", folder / "model.safetensors")
+    # what the card takes from the training run (or, built from another Hub folder, that folder's copies of it),
+    # kept so that a card rebuilt from this folder alone loses nothing
     learning_curve = None
-    if run_dir is not None and (run_dir / LEARNING_CURVE).is_file():
+    curve_source = (run_dir if run_dir is not None else model_dir) / LEARNING_CURVE
+    if curve_source.is_file():
         learning_curve = folder / LEARNING_CURVE
-        shutil.copyfile(run_dir / LEARNING_CURVE, learning_curve)
-    if run_dir is not None:
-        # what the card takes from the run, kept so that a card rebuilt from this folder alone loses nothing
-        if (run_dir / TRAINING_CONFIG).is_file():
-            shutil.copyfile(run_dir / TRAINING_CONFIG, folder / FOLDER_TRAINING_CONFIG)
-        validation = [record for record in read_log(run_dir, missing_ok=True) if "validation_psnr" in record]
-        if validation:
-            (folder / FOLDER_VALIDATION_LOG).write_text("".join(json.dumps(record) + "\n" for record in validation))
+        shutil.copyfile(curve_source, learning_curve)
+    training_config, records = training_files(model_dir, run_dir)
+    if training_config is not None:
+        shutil.copyfile(training_config, folder / FOLDER_TRAINING_CONFIG)
+    if validation := validation_records(records):
+        (folder / FOLDER_VALIDATION_LOG).write_text("".join(json.dumps(record) + "\n" for record in validation))
     copies: list[Path] = []
     for path in evaluations:
         path = Path(path)

@@ -38,6 +38,8 @@ from .zoo import EMBEDDED_MODEL_DIR, ZOO, ZooEntry, ZooModelUnavailableError
 
 __all__ = [
     "TRAINING_CONFIG",
+    "read_jsonl",
+    "validation_records",
     "LOG",
     "LEARNING_CURVE",
     "CHECKPOINTS",
@@ -124,7 +126,17 @@ def read_log(run_dir: str | os.PathLike, missing_ok: bool = False) -> list[dict]
         if missing_ok:
             return []
         raise FileNotFoundError(f"{path}: no training log here (is {run_dir} a training run folder?)")
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return read_jsonl(path)
+
+
+def read_jsonl(path: str | os.PathLike) -> list[dict]:
+    """The records of a JSON-lines file (one JSON object per line; blank lines skipped)."""
+    return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+
+
+def validation_records(records: list[dict]) -> list[dict]:
+    """The validation records among a run's log records (those with ``validation_psnr``)."""
+    return [record for record in records if "validation_psnr" in record]
 
 
 def append_log(run_dir: str | os.PathLike, record: dict) -> None:

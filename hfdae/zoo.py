@@ -129,7 +129,10 @@ ZOO: dict[str, ZooEntry] = {
                  " degradations"),
         ZooEntry("noskip", "noskip", "restore", "Figure 18.4's deep design without skips, the chapter's four degradations"),
         ZooEntry("skip", "skip", "restore", "Figure 18.4's deep design with skips, the chapter's four degradations"),
-        ZooEntry("gray", "flagship", "restore", "gray flagship, trained on Train400", overrides={"colour_space": "gray"}),
+        ZooEntry("gray", "flagship", "denoise", "gray blind Gaussian denoiser (sigma <= 55): the first colour flagship"
+                 " converted to one channel and trained on CBSD432 in gray", overrides={"colour_space": "gray"}),
+        ZooEntry("gray-v1", "flagship", "restore", "the first gray flagship (Train400, the chapter's four degradations);"
+                 " the zoo's `gray` until 2026-12-03", overrides={"colour_space": "gray"}),
         ZooEntry("inpaint", "flagship", "inpaint", "inpainting, fine-tuned from the colour flagship with the mask as"
                  " an input channel", overrides={"extra_input_channels": 1}),
         ZooEntry("deblur", "flagship", "deblur", "blind deblurring (Gaussian blur sigma < 3 plus light noise),"

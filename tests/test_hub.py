@@ -77,6 +77,11 @@ def test_build_model_folder_from_a_run(tmp_path, run_dir, evaluations):
                                             model_name="run-tiny")
     assert rebuilt.text == ModelCard.load(kept / "README.md").text
     assert "| 4,800 | 25.00 | 27.50 |" in rebuilt.text  # the validation table
+    # and a folder built from that folder alone (`hfdae push zoo/NAME`) keeps them too: the same files, the same card
+    again = hub.build_model_folder(kept, tmp_path / "again", evaluations=copies, include_code=False,
+                                   model_name="run-tiny")
+    assert {path.name for path in again.iterdir()} == names - REMOTE_CODE
+    assert (again / "README.md").read_text() == (kept / "README.md").read_text()
 
 
 def test_build_model_folder_refuses_pickles_and_broken_weights(tmp_path, run_dir):

@@ -196,11 +196,13 @@ gray() {
     # (configs/zoo-gray-denoise.yaml), against DnCNN-B (gray, blind) on BSD68 and Set12
     train configs/zoo-gray-denoise.yaml runs/zoo-gray-denoise
     local out=runs/zoo-gray-denoise/eval shipped=runs/zoo-gray-denoise/best dncnn_gray="dncnn=$peers/dncnn_gray_blind.pth"
-    # against the first gray flagship on held-out training images (CBSD432's validation split read as gray)
+    # against the first gray flagship and DnCNN-B on held-out training images (CBSD432's validation split read as gray)
     run hfdae evaluate "$shipped" gray-v1 --data "$data/train/CBSD432" --split validation --protocol awgn \
-        --convert-channels --no-ssim --output "$out/validation-awgn"
-    shipped=$(best_of "$out/validation-awgn/results.json" sigma25)
-    echo "the zoo's gray model is $shipped (best validation PSNR at sigma 25)" >&2
+        --convert-channels --no-ssim --baseline "$dncnn_gray" --output "$out/validation-awgn"
+    if [ "$(best_of "$out/validation-awgn/results.json" sigma25 "$shipped" gray-v1)" != "$shipped" ]; then
+        echo "gray-v1 is still better on validation at sigma 25: zoo/gray is left as it is" >&2
+        return 1
+    fi
     run hfdae evaluate "$shipped" gray-v1 --data "$data/test/BSD68" --protocol awgn --no-ssim \
         --baseline input --baseline "$dncnn_gray" --output "$out/bsd68-awgn"
     run hfdae evaluate "$shipped" gray-v1 --data "$data/test/Set12" --protocol awgn --no-ssim \
