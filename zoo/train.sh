@@ -207,6 +207,9 @@ gray() {
         --baseline input --baseline "$dncnn_gray" --output "$out/bsd68-awgn"
     run hfdae evaluate "$shipped" gray-v1 --data "$data/test/Set12" --protocol awgn --no-ssim \
         --baseline input --baseline bm3d --baseline "$dncnn_gray" --output "$out/set12-awgn"
+    # with the x8 self-ensemble (flips and rotations averaged: 8 times the work), a row of its own
+    run hfdae evaluate "$shipped" --data "$data/test/BSD68" --protocol awgn --no-ssim --self-ensemble \
+        --no-default-baselines --output "$out/bsd68-awgn-x8"
     # what it gave up: the chapter's protocol (it was trained on Gaussian noise only)
     run hfdae evaluate "$shipped" gray-v1 --data "$data/test/BSD68" --protocol seed --baseline input \
         --output "$out/bsd68-seed"
