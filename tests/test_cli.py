@@ -2,29 +2,22 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 from PIL import Image
 
-from hfdae.cli import main
+from hfdae.cli import build_parser, main
 from hfdae.samples import write_sample_folder
 
 from conftest import make_model
 
-
-import time
-
-import pytest
-
-from hfdae.cli import build_parser
-
 COMMANDS = sorted(build_parser()._subparsers._group_actions[0].choices)
 
 
-def test_console_script_help_runs_at_once():
-    started = time.perf_counter()
+def test_console_script_help_lists_the_commands():
+    # that it answers at once is checked without a clock (a loaded CI machine would fail a timed test): the
+    # test below shows that no command's --help imports torch, transformers, numpy or gradio
     result = subprocess.run([sys.executable, "-m", "hfdae.cli", "--help"], capture_output=True, text=True, check=True)
-    seconds = time.perf_counter() - started
-    assert "demo" in result.stdout and "denoise" in result.stdout
-    assert seconds < 1.5, f"hfdae --help took {seconds:.2f} s"
+    assert all(command in result.stdout for command in COMMANDS)
 
 
 def test_every_command_s_help_imports_neither_torch_nor_transformers():

@@ -70,10 +70,14 @@ def test_the_installed_package_is_the_one_imported(installed):
     assert installed["environment"].resolve() in path.parents and REPO_ROOT not in path.parents
 
 
-def test_help_answers_at_once(installed):
-    started = time.perf_counter()
+def test_help_answers_without_importing_the_heavy_libraries(installed):
     result = run(installed, installed["hfdae"], "--help")
-    assert "evaluate" in result.stdout and time.perf_counter() - started < 1.5
+    assert "evaluate" in result.stdout
+    # no clock (a loaded machine would fail it): what makes it fast is that torch and friends stay unloaded
+    code = ("import sys, contextlib, io\nfrom hfdae.cli import main\n"
+            "with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):\n    main(['--help'])\n"
+            "print(sorted(name for name in ('torch', 'transformers', 'numpy') if name in sys.modules))")
+    assert run(installed, installed["python"], "-c", code).stdout.strip() == "[]"
 
 
 def test_the_demo_runs(installed):
@@ -110,7 +114,8 @@ print(json.dumps(outcome))
     for name, (result, available, seconds, detail) in outcome.items():
         assert (result == "loaded") == available, name  # list_zoo says which load here
         if result == "unavailable":
-            assert seconds < 1.0 and "HFDAE_ZOO_DIR" in detail and f"zoo/{name}/" in detail, name
+            # at once: no network attempt (which would wait about 30 s); the bound leaves room for a loaded machine
+            assert seconds < 10 and "HFDAE_ZOO_DIR" in detail and f"zoo/{name}/" in detail, name
     # pointed at a zoo folder (the checkout's), every name that ships there loads
     shipped = sorted(path.name for path in (REPO_ROOT / "zoo").iterdir() if (path / "model.safetensors").is_file())
     outcome = json.loads(run(installed, installed["python"], "-c", script,

@@ -64,7 +64,7 @@ def test_an_unavailable_zoo_model_fails_at_once_saying_how_to_get_it(tmp_path, m
     started = time.perf_counter()
     with pytest.raises(zoo.ZooModelUnavailableError) as caught:
         hfdae.load_model(other.name)
-    assert time.perf_counter() - started < 1.0
+    assert time.perf_counter() - started < 10  # no network attempt (about 30 s); room for a loaded machine
     message = str(caught.value)
     assert f"zoo model {other.name!r} is not available" in message and zoo.ZOO_DIRECTORY_VARIABLE in message
     assert f"zoo/{other.name}/" in message and "hfdae.list_zoo()" in message
