@@ -37,7 +37,7 @@ train() {  # train CONFIG RUN_DIR: start, or resume an interrupted run, or keep 
 best_of() {  # best_of RESULTS_JSON CONDITION [METHOD...]: the method (of all, by default) with the best mean PSNR
     python -c 'import json, sys
 methods = json.load(open(sys.argv[1]))["methods"]
-print(max(sys.argv[3:] or methods, key=lambda method: methods[method][sys.argv[2]]["psnr"]["mean"]))' "$@"
+print(max(sys.argv[3:] or methods, key=lambda method: methods[method]["results"][sys.argv[2]]["psnr"]["mean"]))' "$@"
 }
 
 best_source_of() {  # best_source_of RESULTS_JSON CONDITION SOURCE_PREFIX: the source of the best row whose source starts so
