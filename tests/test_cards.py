@@ -212,13 +212,13 @@ def test_cards_of_the_default_and_of_zoo_names(tmp_path, source, capsys):
 
 
 def test_the_shipped_inpainting_model_s_card_names_its_metric_and_its_mask(tmp_path):
-    """zoo/inpaint with its committed evaluation (this model's row beside the earlier fine-tune's)."""
+    """zoo/inpaint with its committed evaluation (this model's row, stage 2, beside stage 1's)."""
     folder = REPO_ROOT / "zoo" / "inpaint"
     if not (folder / "model.safetensors").is_file():
         pytest.skip("zoo/inpaint is not in this checkout")
     evaluation = sorted(folder.glob("eval-inpaint-*.json"))
     text = str(cards.render_model_card(folder, evaluations=evaluation, repo_id="hfdae/hfdae-inpaint",
-                                       model_method="runs/zoo-inpaint-v2/best"))
+                                       model_method="runs/zoo-inpaint-stage2/best"))
     label = hfdae.protocols.get_protocol("inpaint").headline_label
     headline = next(line for line in text.splitlines() if label in line and line.startswith("- **"))
     assert "five-output average" not in headline and "`inpaint` protocol" in headline
