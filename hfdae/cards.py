@@ -19,7 +19,7 @@ import os
 import statistics
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from .baselines import BASELINES, baseline_name
 from .configuration_hfdae import PRESETS
@@ -88,16 +88,27 @@ def _parent_text(parent: dict) -> str:
     return text + (f": {parent['description']})" if parent.get("description") else ")")
 
 
-def training_files(model_dir: Path, run_dir: Path | None) -> tuple[Path | None, list[dict]]:
-    """The training configuration file and log records behind a model's card: its run folder's
-    (``training_config.yaml``, ``log.jsonl``), else the copies a Hub folder keeps (:data:`FOLDER_TRAINING_CONFIG`,
-    :data:`FOLDER_VALIDATION_LOG`; see :mod:`hfdae.hub`). Either may be missing (None, [])."""
+class TrainingFiles(NamedTuple):
+    """What a model's card takes from its training: the configuration file, the log records, the learning curve
+    (each None or empty where missing)."""
+
+    config: Path | None
+    records: list[dict]
+    learning_curve: Path | None
+
+
+def training_files(model_dir: Path, run_dir: Path | None) -> TrainingFiles:
+    """The training files behind a model's card: its run folder's (``training_config.yaml``, ``log.jsonl``), else
+    the copies a Hub folder keeps (:data:`FOLDER_TRAINING_CONFIG`, :data:`FOLDER_VALIDATION_LOG`; see
+    :mod:`hfdae.hub`); the learning curve of the run folder, else of the model folder."""
     if run_dir is not None:
         config, records = run_dir / TRAINING_CONFIG, read_log(run_dir, missing_ok=True)
     else:
         config, log = model_dir / FOLDER_TRAINING_CONFIG, model_dir / FOLDER_VALIDATION_LOG
         records = read_jsonl(log) if log.is_file() else []
-    return (config if config.is_file() else None), records
+    curve = next((folder / LEARNING_CURVE for folder in (run_dir, model_dir)
+                  if folder is not None and (folder / LEARNING_CURVE).is_file()), None)
+    return TrainingFiles(config if config.is_file() else None, records, curve)
 
 
 # --- the model card --------------------------------------------------------------------------------------
@@ -498,19 +509,17 @@ def render_model_card(
     summary = dict(config.training_summary or {})
     training_config = None
     training_config_text = None
-    training_config_file, records = training_files(model_dir, run_dir)
-    if training_config_file is not None:
+    training = training_files(model_dir, run_dir)
+    if training.config is not None:
         import yaml
 
-        training_config_text = training_config_file.read_text().strip()
+        training_config_text = training.config.read_text().strip()
         training_config = yaml.safe_load(training_config_text)
     degradations = summary.get("degradations")
     if degradations is None and training_config:
         degradations = (training_config.get("data") or {}).get("degradations")
 
-    if learning_curve is None:
-        learning_curve = next((folder / LEARNING_CURVE for folder in (run_dir, model_dir)
-                               if folder is not None and (folder / LEARNING_CURVE).is_file()), None)
+    learning_curve = learning_curve if learning_curve is not None else training.learning_curve
     curve_link = _relative_link(Path(learning_curve), card_dir) if learning_curve is not None else None
 
     sections, eval_results, headlines, datasets, baselines = [], [], [], [], []
@@ -550,7 +559,7 @@ def render_model_card(
         model_name=model_name,
         eval_results=eval_results or None,
     )
-    validation_columns, validation_rows = _validation_table(records)
+    validation_columns, validation_rows = _validation_table(training.records)
     return ModelCard.from_template(
         card_data,
         template_path=str(template_path),

@@ -19,6 +19,7 @@ from __future__ import annotations
 import copy
 import os
 import warnings
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -59,26 +60,20 @@ def widen_input_channels(model: DenoisingAutoencoder, extra_channels: int) -> De
         raise ValueError(f"extra_channels must be at least 1, got {extra_channels}")
     config = copy.deepcopy(model.config)
     config.extra_input_channels = model.config.extra_input_channels + extra_channels
-    widened = DenoisingAutoencoder(config)
-    old_state = model.state_dict()
-    new_state = widened.state_dict()
     # the network input is [image and extra channels (each space-to-depth-unshuffled), noise-level map]: the
     # new channels go between the old ones and the map, which keeps its weights at its new place
     tail = 1 if config.noise_level_input else 0
-    for name, tensor in new_state.items():
-        old = old_state[name]
-        if old.shape == tensor.shape:
-            tensor.copy_(old)
-        elif old.ndim == 4 and old.shape[0] == tensor.shape[0] and old.shape[2:] == tensor.shape[2:]:
-            head = old.shape[1] - tail
-            tensor.zero_()
-            tensor[:, :head] = old[:, :head]  # the image (and old extra) channels keep their weights
-            tensor[:, tensor.shape[1] - tail:] = old[:, head:]  # so does the noise-level map; the new ones are 0
-        else:
-            raise RuntimeError(f"cannot widen {name}: {tuple(old.shape)} -> {tuple(tensor.shape)}")
-    widened.load_state_dict(new_state)
-    widened.train(model.training)
-    return widened.to(next(model.parameters()).device)
+
+    def widen(name: str, old: torch.Tensor, tensor: torch.Tensor) -> bool:
+        if not (old.ndim == 4 and old.shape[0] == tensor.shape[0] and old.shape[2:] == tensor.shape[2:]):
+            return False
+        head = old.shape[1] - tail
+        tensor.zero_()
+        tensor[:, :head] = old[:, :head]  # the image (and old extra) channels keep their weights
+        tensor[:, tensor.shape[1] - tail:] = old[:, head:]  # so does the noise-level map; the new ones are 0
+        return True
+
+    return _transplant(model, DenoisingAutoencoder(config), "widen", adapt=widen)
 
 
 @torch.no_grad()
@@ -119,16 +114,7 @@ def convert_upsampling(model: DenoisingAutoencoder, upsample: str = "resize", se
         if isinstance(old, nn.ConvTranspose2d) and isinstance(new, nn.Sequential):
             _fit_resize_convolution(old, new, generator)
             fitted.update(f"{name}.{key}" for key in new.state_dict())
-    new_state = converted.state_dict()
-    old_state = model.state_dict()
-    for name, tensor in new_state.items():
-        if name not in fitted:
-            if name not in old_state or old_state[name].shape != tensor.shape:
-                raise RuntimeError(f"cannot convert {name}: it has no counterpart of the same shape in the parent")
-            tensor.copy_(old_state[name])
-    converted.load_state_dict(new_state)
-    converted.train(model.training)
-    return converted
+    return _transplant(model, converted, "convert", keep=fitted)
 
 
 @torch.no_grad()
@@ -155,25 +141,44 @@ def convert_to_gray(model: DenoisingAutoencoder) -> DenoisingAutoencoder:
     image_inputs = 3 * factor * factor  # the image's channels after space-to-depth, ahead of mask and noise level
     image_readers = input_convolutions(gray)
     reads_image = {name for name, module in gray.named_modules() if any(module is reader for reader in image_readers)}
-    new_state = gray.state_dict()
-    old_state = model.state_dict()
-    for name, tensor in new_state.items():
-        old = old_state[name]
-        module_name = name.rsplit(".", 1)[0]
-        if module_name in reads_image and name.endswith("weight"):
+
+    def to_gray(name: str, old: torch.Tensor, tensor: torch.Tensor) -> bool:
+        module_name, kind = name.rsplit(".", 1)
+        if module_name in reads_image and kind == "weight":
             # [out, RGB (unshuffled: channel-major), extra..., level] -> [out, gray, extra..., level]
             rgb = old[:, :image_inputs].unflatten(1, (3, factor * factor)).sum(dim=1)
             tensor.copy_(torch.cat([rgb, old[:, image_inputs:]], dim=1))
         elif module_name == "output_conv":
             # [RGB (channel-major) * factor^2, ...] -> [factor^2, ...]: the mean of the three outputs
             tensor.copy_(old.unflatten(0, (3, factor * factor)).mean(dim=0))
-        elif old.shape == tensor.shape:
-            tensor.copy_(old)
         else:
-            raise RuntimeError(f"cannot convert {name} to gray: {tuple(old.shape)} -> {tuple(tensor.shape)}")
-    gray.load_state_dict(new_state)
-    gray.train(model.training)
-    return gray
+            return False
+        return True
+
+    return _transplant(model, gray, "convert to gray", adapt=to_gray)
+
+
+def _transplant(parent: DenoisingAutoencoder, child: DenoisingAutoencoder, what: str,
+                adapt: Callable[[str, torch.Tensor, torch.Tensor], bool] | None = None,
+                keep: Iterable[str] = ()) -> DenoisingAutoencoder:
+    """``child`` (a model of a changed configuration) with ``parent``'s weights, in the parent's train/eval mode
+    and on its device: every tensor of the same name and shape is copied, the tensors named in ``keep`` stay as
+    they are (already set), and ``adapt(name, old, new)`` fills the others in place from the parent's, returning
+    False where it cannot (a ``RuntimeError`` naming the tensor, "cannot WHAT NAME")."""
+    keep = set(keep)
+    old_state, new_state = parent.state_dict(), child.state_dict()
+    for name, tensor in new_state.items():
+        if name in keep:
+            continue
+        old = old_state.get(name)
+        if old is not None and old.shape == tensor.shape:
+            tensor.copy_(old)
+        elif old is None or adapt is None or not adapt(name, old, tensor):
+            before = "nothing" if old is None else tuple(old.shape)
+            raise RuntimeError(f"cannot {what} {name}: {before} in the parent -> {tuple(tensor.shape)}")
+    child.load_state_dict(new_state)
+    child.train(parent.training)
+    return child.to(next(parent.parameters()).device)
 
 
 def _fit_resize_convolution(transposed: nn.ConvTranspose2d, resize: nn.Sequential, generator: torch.Generator,

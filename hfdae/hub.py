@@ -174,15 +174,14 @@ def _fill_model_folder(folder: Path, model_dir: Path, run_dir: Path | None, eval
     shutil.copyfile(model_dir / "model.safetensors", folder / "model.safetensors")
     # what the card takes from the training run (or, built from another Hub folder, that folder's copies of it),
     # kept so that a card rebuilt from this folder alone loses nothing
+    training = training_files(model_dir, run_dir)
     learning_curve = None
-    curve_source = (run_dir if run_dir is not None else model_dir) / LEARNING_CURVE
-    if curve_source.is_file():
+    if training.learning_curve is not None:
         learning_curve = folder / LEARNING_CURVE
-        shutil.copyfile(curve_source, learning_curve)
-    training_config, records = training_files(model_dir, run_dir)
-    if training_config is not None:
-        shutil.copyfile(training_config, folder / FOLDER_TRAINING_CONFIG)
-    if validation := validation_records(records):
+        shutil.copyfile(training.learning_curve, learning_curve)
+    if training.config is not None:
+        shutil.copyfile(training.config, folder / FOLDER_TRAINING_CONFIG)
+    if validation := validation_records(training.records):
         (folder / FOLDER_VALIDATION_LOG).write_text("".join(json.dumps(record) + "\n" for record in validation))
     copies: list[Path] = []
     for path in evaluations:

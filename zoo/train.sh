@@ -134,7 +134,7 @@ inpaint_v1() {  # the first inpainting fine-tune and its from-scratch control (d
 inpaint() {
     # the first colour flagship fine-tuned to fill holes given their mask, the output composited (only the holes
     # are the model's): stage 1 on 96x96 crops (configs/zoo-inpaint.yaml), stage 2 from it on 128x128 crops with a
-    # warm restart (configs/zoo-inpaint-stage2.yaml, which starts from the zoo's `inpaint`: stage 1's best)
+    # warm restart (configs/zoo-inpaint-stage2.yaml, which starts from stage 1's best, runs/zoo-inpaint-v2/best)
     train configs/zoo-inpaint.yaml runs/zoo-inpaint-v2
     train configs/zoo-inpaint-stage2.yaml runs/zoo-inpaint-stage2
     local out=runs/zoo-inpaint-stage2/eval
