@@ -15,7 +15,7 @@ carried no ``kind`` and ``source``)::
 
     {"format": 2, "protocol": "awgn", "data": "...", "split": null, "images": [...], "unreadable": [...],
      "conditions": ["sigma15", ...], "columns": [...], "headline": {"column": "sigma25", "label": "..."},
-     "machine": "...",
+     "machine": "...", "converted_to": null | "gray" | "colour",
      "methods": {"ROW NAME": {"kind": "model" | "baseline" | "input", "source": "colour" | "bm3d" | ...,
                               "results": {"CONDITION": {"psnr": {"mean", "std", "per_image": {IMAGE: dB}},
                                                         "ssim": {...}, "seconds": {...}}}}}}
@@ -96,6 +96,9 @@ class EvaluationReport:
     values: dict[str, dict[str, dict[str, dict[str, float]]]] = field(default_factory=dict)
     machine: str = ""
     split: str | None = None  # the hash split of `data` the images came from (None: all of it)
+    # the kind the images were converted to where the data held another channel count ("gray": colour
+    # images read as gray, e.g. with --convert-channels); None where they were used as stored
+    converted_to: str | None = None
     rows: dict[str, MethodRow] = field(default_factory=dict)
     # for figures: the degraded inputs and every method's outputs on one image (see `keep_image`)
     kept_image: str | None = None
@@ -147,7 +150,7 @@ class EvaluationReport:
         return {"format": RESULTS_FORMAT, "protocol": self.protocol, "data": self.data, "split": self.split,
                 "images": self.images, "unreadable": self.unreadable, "conditions": self.conditions,
                 "columns": self.columns, "headline": {"column": self.headline, "label": self.headline_label},
-                "machine": self.machine, "methods": methods}
+                "machine": self.machine, "converted_to": self.converted_to, "methods": methods}
 
     @classmethod
     def from_dict(cls, content: dict, where: str = "results") -> "EvaluationReport":
@@ -160,7 +163,8 @@ class EvaluationReport:
             raise ValueError(f"{where}: results format {version!r} is newer than this hfdae reads ({RESULTS_FORMAT})")
         get_protocol(content["protocol"])  # an unknown protocol is named here, not deep in a card
         report = cls(content["protocol"], content["data"], list(content["images"]), list(content.get("unreadable") or []),
-                     list(content["conditions"]), machine=content.get("machine") or "", split=content.get("split"))
+                     list(content["conditions"]), machine=content.get("machine") or "", split=content.get("split"),
+                     converted_to=content.get("converted_to"))
         for method, entry in content["methods"].items():
             if version == 1:
                 results, row = entry, _legacy_row(method)
@@ -202,7 +206,8 @@ class EvaluationReport:
         header = "| method | " + " | ".join(columns) + " | s / image |"
         lines = [
             f"Protocol `{self.protocol}` on {len(self.images)} images of `{self.data}`"
-            + (f" (split `{self.split}`)" if self.split else "") + "; PSNR dB mean +- std"
+            + (f" (split `{self.split}`)" if self.split else "")
+            + (f", read as {self.converted_to} (converted)" if self.converted_to else "") + "; PSNR dB mean +- std"
             f" (SSIM below); {self.machine}",
             "",
             header,
@@ -418,6 +423,8 @@ def evaluate_models(
     report = evaluate(methods, images, protocol, sigmas=sigmas, seed=seed, with_ssim=with_ssim, data=str(data),
                       split=split, unreadable=unreadable, progress=progress,
                       keep_image=panel_image if output else None)
+    if mismatched:
+        report.converted_to = "gray" if model_channels == 1 else "colour"
     if output is not None:
         from .plots import detail_panel, psnr_heatmap
 

@@ -140,6 +140,11 @@ def test_awgn_reads_colour_data_as_gray_for_gray_models_only_when_asked(tmp_path
     stored = evaluate_models([str(tmp_path / "model")], str(tmp_path / "gray"), **options)
     row = str(tmp_path / "model")
     assert converted.summary(row, "sigma25")["mean"] == pytest.approx(stored.summary(row, "sigma25")["mean"], abs=0.02)
+    # the results say the data was converted, and keep saying it when read back
+    assert (converted.converted_to, stored.converted_to) == ("gray", None)
+    converted.save(tmp_path / "eval")
+    assert EvaluationReport.load(tmp_path / "eval").converted_to == "gray"
+    assert "read as gray (converted)" in (tmp_path / "eval" / "results.md").read_text()
 
 
 def test_evaluate_command_reports_unreadable_images_and_writes_results(tmp_path, capsys, clean_images):
