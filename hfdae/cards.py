@@ -73,6 +73,19 @@ def _dataset_name(data: str) -> str:
     return path.stem if path.suffix in (".parquet",) else path.name
 
 
+def _data_details(report: EvaluationReport) -> list[str]:
+    """What a card says about how an evaluation used its data: its split, a conversion (none for a test set
+    used whole and as stored)."""
+    return ([f"{report.split} split"] if report.split else []) + (
+        [f"read as {report.converted_to}"] if report.converted_to else [])
+
+
+def _evaluated_data(report: EvaluationReport) -> str:
+    """The data of an evaluation as a card names it, e.g. ``CBSD432 (validation split, read as gray)``."""
+    details = _data_details(report)
+    return _dataset_name(report.data) + (f" ({', '.join(details)})" if details else "")
+
+
 def _task_protocol(config):
     """The protocol of the model's task (the chapter's ``seed`` for tasks this hfdae does not know)."""
     return protocol_for_task(config.task) if config.task in list_tasks() else get_protocol("seed")
@@ -350,7 +363,7 @@ def _evaluation_section(report: EvaluationReport, method: str, file_link: str | 
         "protocol": report.protocol,
         "protocol_description": protocol.description,
         "headline": f"`{protocol.headline}`: {protocol.headline_label}",
-        "dataset": _dataset_name(report.data),
+        "dataset": _evaluated_data(report),
         "data": report.data,
         "image_count": len(report.images),
         "machine": report.machine or "machine not recorded",
@@ -376,9 +389,9 @@ def _eval_results(report: EvaluationReport, method: str):
             task_type="image-to-image",
             task_name=get_protocol(protocol).task_name,
             dataset_type=dataset,
-            dataset_name=f"{dataset} ({protocol} protocol, {condition})",
+            dataset_name=f"{dataset} ({', '.join([*_data_details(report), f'{protocol} protocol', condition])})",
             dataset_config=f"{protocol}-{condition}",
-            dataset_split="test",
+            dataset_split=report.split or "test",
             dataset_args={"protocol": protocol, "condition": condition, "images": len(report.images)},
         )
         results.append(EvalResult(metric_type="psnr", metric_name="PSNR (dB)",
@@ -393,7 +406,7 @@ def _eval_results(report: EvaluationReport, method: str):
 def _headline(report: EvaluationReport, method: str) -> str | None:
     """The card's headline line of one evaluation: the protocol's headline number, then its other columns."""
     protocol = get_protocol(report.protocol)
-    dataset = _dataset_name(report.data)
+    dataset = _evaluated_data(report)
     others = [f"{column} {entry['mean']:.2f}" for column in report.columns
               if column != protocol.headline and (entry := report.summary(method, column, "psnr"))]
     headline = report.summary(method, protocol.headline, "psnr")

@@ -408,15 +408,17 @@ def evaluate_models(
     images, unreadable = load_images(data, None, split=split, limit=limit)
     if not images:
         raise ValueError(f"{data}: no readable images" + (f" in split {split!r}" if split else ""))
+    whose = "the models take" if model_channels is not None else f"the first image ({images[0][0]}) has"
     if model_channels is None:
         model_channels = images[0][1].shape[0]
     mismatched = [(name, image.shape[0]) for name, image in images if image.shape[0] != model_channels]
     if mismatched and protocol == "awgn" and not convert_channels:
-        raise ValueError(f"{mismatched[0][0]} has {mismatched[0][1]} channel(s) but the models take"
+        raise ValueError(f"{mismatched[0][0]} has {mismatched[0][1]} channel(s) but {whose}"
                          f" {model_channels}: the awgn protocol needs data of the models' own kind"
                          " (colour models on CBSD68, gray models on BSD68 / Set12; --convert-channels to"
                          " read it converted anyway)")
-    images = [(name, to_tensor(image, model_channels)[0]) for name, image in images]
+    if mismatched:  # read again, converted as training reads data (8-bit luma for gray), so both see one image
+        images, unreadable = load_images(data, model_channels, split=split, limit=limit)
     panel_image = panel_image or images[0][0]
     if panel_image not in {name for name, _ in images}:
         raise ValueError(f"panel image {panel_image!r} is not among the evaluated images")

@@ -109,12 +109,14 @@ def convert_upsampling(model: DenoisingAutoencoder, upsample: str = "resize", se
     old_modules = dict(model.named_modules())
     generator = torch.Generator().manual_seed(seed)
     fitted: set[str] = set()
+    replaced: set[str] = set()
     for name, new in converted.named_modules():
         old = old_modules.get(name)
         if isinstance(old, nn.ConvTranspose2d) and isinstance(new, nn.Sequential):
             _fit_resize_convolution(old, new, generator)
             fitted.update(f"{name}.{key}" for key in new.state_dict())
-    return _transplant(model, converted, "convert", keep=fitted)
+            replaced.update(f"{name}.{key}" for key in old.state_dict())
+    return _transplant(model, converted, "convert", keep=fitted, replaced=replaced)
 
 
 @torch.no_grad()
@@ -160,13 +162,20 @@ def convert_to_gray(model: DenoisingAutoencoder) -> DenoisingAutoencoder:
 
 def _transplant(parent: DenoisingAutoencoder, child: DenoisingAutoencoder, what: str,
                 adapt: Callable[[str, torch.Tensor, torch.Tensor], bool] | None = None,
-                keep: Iterable[str] = ()) -> DenoisingAutoencoder:
+                keep: Iterable[str] = (), replaced: Iterable[str] = ()) -> DenoisingAutoencoder:
     """``child`` (a model of a changed configuration) with ``parent``'s weights, in the parent's train/eval mode
     and on its device: every tensor of the same name and shape is copied, the tensors named in ``keep`` stay as
     they are (already set), and ``adapt(name, old, new)`` fills the others in place from the parent's, returning
-    False where it cannot (a ``RuntimeError`` naming the tensor, "cannot WHAT NAME")."""
+    False where it cannot (a ``RuntimeError`` naming the tensor, "cannot WHAT NAME"). A parent tensor with no
+    place in the child is an error too (the copy would silently compute something else), except those named in
+    ``replaced`` (already rebuilt into ``keep``)."""
     keep = set(keep)
     old_state, new_state = parent.state_dict(), child.state_dict()
+    homeless = sorted(set(old_state) - set(new_state) - set(replaced))
+    if homeless:
+        raise RuntimeError(f"cannot {what}: the parent's {', '.join(homeless)} would have no place in the new"
+                           " model (its layers differ there, e.g. a shortcut convolution that becomes an identity"
+                           " when the channel counts meet)")
     for name, tensor in new_state.items():
         if name in keep:
             continue

@@ -160,6 +160,17 @@ def test_card_tags_and_model_index_name_the_model_s_task(tmp_path, task):
     assert {result.task_name for result in card.data.eval_results} == {protocol.task_name}
 
 
+def test_card_says_which_split_an_evaluation_used_and_that_its_data_was_converted(tmp_path, run_dir):
+    report = _evaluation("awgn", str(run_dir / "best"), data="/data/train/TinyTrain")
+    report.split, report.converted_to = "validation", "gray"
+    card = cards.render_model_card(run_dir / "best", evaluations=[report.save(tmp_path / "eval")])
+    assert "on TinyTrain (validation split, read as gray) (`awgn` protocol" in card.text
+    results = card.data.eval_results
+    assert {result.dataset_split for result in results} == {"validation"}
+    assert {result.dataset_type for result in results} == {"TinyTrain"}
+    assert "TinyTrain (validation split, read as gray, awgn protocol, sigma25)" in {r.dataset_name for r in results}
+
+
 def test_card_notes_are_rendered_verbatim(tmp_path, run_dir):
     notes = tmp_path / "notes.md"
     notes.write_text("Trained with:\n\n```bash\nhfdae train --config configs/zoo-colour.yaml\n```\n")

@@ -265,3 +265,12 @@ def test_training_from_a_colour_parent_can_convert_it_to_gray(parent, photos, tm
     assert model.config.colour_space == "gray" and model.config.lineage[0]["model"] == str(parent)
     with pytest.raises(ValueError, match="a parent converts only to 'gray'"):
         Trainer(tiny_config(folder, tmp_path / "lab", **{**overrides, "model.overrides": {"colour_space": "lab"}}))
+
+
+def test_converting_to_gray_fails_where_a_parent_weight_would_have_no_place():
+    # after a 2x2 space-to-depth, gray gives 4 channels: a first level of width 4 needs no shortcut
+    # convolution, where the RGB parent (12 channels) has one; dropping it would change what the copy computes
+    model = make_model("small", space_to_depth_factor=2, widths=[4, 8, 16], predict_residual=True, output_head="linear")
+    shortcut = r"encoder\.levels\.0\.0\.shortcut"
+    with pytest.raises(RuntimeError, match=rf"cannot convert to gray: the parent's {shortcut}\.bias, {shortcut}\.weight would"):
+        convert_to_gray(model)
