@@ -111,17 +111,19 @@ class TrainingFiles(NamedTuple):
 
 
 def training_files(model_dir: Path, run_dir: Path | None) -> TrainingFiles:
-    """The training files behind a model's card: its run folder's (``training_config.yaml``, ``log.jsonl``), else
-    the copies a Hub folder keeps (:data:`FOLDER_TRAINING_CONFIG`, :data:`FOLDER_VALIDATION_LOG`; see
-    :mod:`hfdae.hub`); the learning curve of the run folder, else of the model folder."""
-    if run_dir is not None:
-        config, records = run_dir / TRAINING_CONFIG, read_log(run_dir, missing_ok=True)
-    else:
-        config, log = model_dir / FOLDER_TRAINING_CONFIG, model_dir / FOLDER_VALIDATION_LOG
-        records = read_jsonl(log) if log.is_file() else []
-    curve = next((folder / LEARNING_CURVE for folder in (run_dir, model_dir)
-                  if folder is not None and (folder / LEARNING_CURVE).is_file()), None)
-    return TrainingFiles(config if config.is_file() else None, records, curve)
+    """The training files behind a model's card, each from its run folder (``training_config.yaml``,
+    ``log.jsonl``, the learning curve) where it has one, else the copy the model folder keeps as a Hub folder
+    (:data:`FOLDER_TRAINING_CONFIG`, :data:`FOLDER_VALIDATION_LOG`; see :mod:`hfdae.hub`)."""
+    def first(*paths: Path) -> Path | None:
+        return next((path for path in paths if path.is_file()), None)
+
+    run = [run_dir] if run_dir is not None else []
+    config = first(*(folder / TRAINING_CONFIG for folder in run), model_dir / FOLDER_TRAINING_CONFIG)
+    records = read_log(run_dir, missing_ok=True) if run_dir is not None else []
+    if not records and (model_dir / FOLDER_VALIDATION_LOG).is_file():
+        records = read_jsonl(model_dir / FOLDER_VALIDATION_LOG)
+    curve = first(*(folder / LEARNING_CURVE for folder in run), model_dir / LEARNING_CURVE)
+    return TrainingFiles(config, records, curve)
 
 
 # --- the model card --------------------------------------------------------------------------------------

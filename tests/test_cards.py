@@ -171,6 +171,22 @@ def test_card_says_which_split_an_evaluation_used_and_that_its_data_was_converte
     assert "TinyTrain (validation split, read as gray, awgn protocol, sigma25)" in {r.dataset_name for r in results}
 
 
+def test_training_files_take_each_file_from_the_run_else_from_the_model_folder(tmp_path, run_dir):
+    folder = tmp_path / "hub-folder"
+    folder.mkdir()
+    (folder / cards.FOLDER_TRAINING_CONFIG).write_text("kept: copy\n")
+    (folder / cards.FOLDER_VALIDATION_LOG).write_text(json.dumps({"images_seen": 7, "validation_psnr": 1.0}) + "\n")
+    empty_run = tmp_path / "run-without-files"
+    empty_run.mkdir()
+    for run in (None, empty_run):  # no run folder, or one that lost its files: the folder's copies
+        found = cards.training_files(folder, run)
+        assert found.config == folder / cards.FOLDER_TRAINING_CONFIG and found.learning_curve is None
+        assert [record["images_seen"] for record in found.records] == [7]
+    found = cards.training_files(folder, run_dir)  # the run's own files first
+    assert found.config == run_dir / "training_config.yaml" and found.learning_curve == run_dir / "learning_curve.png"
+    assert found.records[-1]["images_seen"] == 4800
+
+
 def test_card_notes_are_rendered_verbatim(tmp_path, run_dir):
     notes = tmp_path / "notes.md"
     notes.write_text("Trained with:\n\n```bash\nhfdae train --config configs/zoo-colour.yaml\n```\n")
