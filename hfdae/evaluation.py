@@ -388,7 +388,6 @@ def evaluate_models(
     """
     from .data import load_images
     from .inference import load_model
-    from .processing import to_tensor
 
     definition = get_protocol(protocol)
     loaded = [load_model(source) for source in models]
