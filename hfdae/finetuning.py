@@ -4,7 +4,8 @@ A run either starts from a preset with fresh weights, or from a trained parent (
 keeps descending from with a small learning rate on a new task: inpainting (with the mask as an extra input
 channel, :func:`widen_input_channels`), deblurring or denoising. :func:`build_model` makes that model once,
 for the trainer: it loads the parent and records it in the new model's ``lineage``, converts its upsampling
-(:func:`convert_upsampling`) or its colour space (:func:`convert_to_gray`) where asked, widens its input for
+(:func:`convert_upsampling`), its colour space (:func:`convert_to_gray`) or its depth at full resolution
+(:func:`deepen_first_level`) where asked, widens its input for
 the mask, sets its ``task`` and says which modules stay frozen (:func:`frozen_modules`).
 
 >>> from hfdae.training_config import finetune_config
@@ -40,13 +41,14 @@ __all__ = [
     "widen_input_channels",
     "convert_upsampling",
     "convert_to_gray",
+    "deepen_first_level",
     "frozen_modules",
     "input_convolutions",
     "record_parent",
 ]
 
 # the model.overrides a training run may apply to a parent loaded with model.init_from (converted, not rebuilt)
-PARENT_OVERRIDES = ("upsample", "colour_space")
+PARENT_OVERRIDES = ("upsample", "colour_space", "blocks_per_level")
 
 
 @torch.no_grad()
@@ -160,6 +162,41 @@ def convert_to_gray(model: DenoisingAutoencoder) -> DenoisingAutoencoder:
     return _transplant(model, gray, "convert to gray", adapt=to_gray)
 
 
+@torch.no_grad()
+def deepen_first_level(model: DenoisingAutoencoder, blocks: int) -> DenoisingAutoencoder:
+    """A copy of ``model`` with ``blocks`` residual blocks in the first (finest) level of the encoder and of the
+    decoder instead of the parent's, the new ones computing the identity until training changes them.
+
+    The first level is where the network sees fine detail: the zoo's colour flagship has one block (two 3x3
+    convolutions of 32 channels) there in the encoder and one in the decoder, against DnCNN's 17 convolutions of
+    64. The new blocks go after the parent's (whose weights keep their names), with their last normalisation's
+    scale and shift (or, without normalisation, their last convolution) at zero: the residual branch adds 0 and
+    the ReLU after it passes the parent block's non-negative output unchanged, so the copy computes exactly what
+    the parent computes (``model.overrides: {blocks_per_level: [3, 1, 1, 1]}`` beside ``model.init_from``).
+
+    Raises:
+        ValueError: ``blocks`` is not more than the parent's, or the model has no residual shortcuts or another
+            activation than ReLU (then a zeroed branch is not the identity).
+    """
+    config = copy.deepcopy(model.config)
+    current = config.blocks_per_level[0]
+    if blocks <= current:
+        raise ValueError(f"blocks={blocks}: the model already has {current} block(s) in its first level; give more")
+    if not config.residual_connections or config.activation != "relu":
+        raise ValueError("only a model with residual connections and ReLU activations can be deepened exactly"
+                         f" (residual_connections={config.residual_connections}, activation={config.activation!r})")
+    config.blocks_per_level = [blocks, *config.blocks_per_level[1:]]
+    deeper = DenoisingAutoencoder(config).to(next(model.parameters()).device)
+    new_blocks = [*deeper.encoder.levels[0][current:], *deeper.decoder.levels[-1][current:]]
+    for block in new_blocks:
+        last = block.norm2 if isinstance(block.norm2, (nn.BatchNorm2d, nn.GroupNorm)) else block.conv2
+        nn.init.zeros_(last.weight)
+        nn.init.zeros_(last.bias)
+    new_tensors = {id(tensor) for block in new_blocks for tensor in block.state_dict(keep_vars=True).values()}
+    added = {name for name, tensor in deeper.state_dict(keep_vars=True).items() if id(tensor) in new_tensors}
+    return _transplant(model, deeper, "deepen", keep=added)
+
+
 def _transplant(parent: DenoisingAutoencoder, child: DenoisingAutoencoder, what: str,
                 adapt: Callable[[str, torch.Tensor, torch.Tensor], bool] | None = None,
                 keep: Iterable[str] = (), replaced: Iterable[str] = ()) -> DenoisingAutoencoder:
@@ -263,7 +300,7 @@ def _check_parent_overrides(overrides: dict) -> None:
     if unsupported:
         raise ValueError(f"model.overrides {unsupported} cannot change a model loaded with model.init_from;"
                          f" only {list(PARENT_OVERRIDES)} can (converted by hfdae.finetuning.convert_upsampling and"
-                         " convert_to_gray)")
+                         " convert_to_gray, deepened by deepen_first_level)")
 
 
 def build_model(recipe: ModelRecipe, resumed_config: DenoisingAutoencoderConfig | None = None) -> BuiltModel:
@@ -272,7 +309,8 @@ def build_model(recipe: ModelRecipe, resumed_config: DenoisingAutoencoderConfig 
     - Without ``init_from``: the ``preset`` with ``overrides`` and fresh weights (one more input channel with
       ``mask_channel``).
     - With ``init_from``: the parent (any model source), recorded in the model's ``lineage``; its upsampling
-      (``upsample: resize``) or colour space (``colour_space: gray``) converted where ``overrides`` asks (the
+      (``upsample: resize``), colour space (``colour_space: gray``) or first level's depth (``blocks_per_level``)
+      converted where ``overrides`` asks (the
       only overrides a parent takes, :data:`PARENT_OVERRIDES`); its input widened for the mask with ``mask_channel``.
     - ``task`` is set where the recipe names one; ``freeze`` says which modules stay fixed (with the mask
       channel, the first convolutions stay trainable: they hold the mask's zero-initialised weights).
@@ -300,6 +338,12 @@ def build_model(recipe: ModelRecipe, resumed_config: DenoisingAutoencoderConfig 
             if colour_space != "gray":
                 raise ValueError(f"model.overrides colour_space={colour_space!r}: a parent converts only to 'gray'")
             model = convert_to_gray(model)
+        blocks_per_level = recipe.overrides.get("blocks_per_level")
+        if blocks_per_level is not None and list(blocks_per_level) != list(model.config.blocks_per_level):
+            if list(blocks_per_level[1:]) != list(model.config.blocks_per_level[1:]):
+                raise ValueError(f"model.overrides blocks_per_level={list(blocks_per_level)}: a parent with"
+                                 f" {model.config.blocks_per_level} can only gain blocks in its first level")
+            model = deepen_first_level(model, int(blocks_per_level[0]))
     else:
         overrides = dict(recipe.overrides)
         if recipe.mask_channel:

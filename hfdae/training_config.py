@@ -57,8 +57,9 @@ class ModelRecipe:
     Args:
         preset: a preset name (``small``, ``noskip``, ``skip``), used when ``init_from`` is empty.
         overrides: configuration fields to change from the preset (for example ``colour_space: gray``);
-            with ``init_from``, only ``upsample: resize`` and ``colour_space: gray`` (the parent is converted,
-            see :func:`hfdae.finetuning.convert_upsampling` and :func:`hfdae.finetuning.convert_to_gray`).
+            with ``init_from``, only ``upsample: resize``, ``colour_space: gray`` and ``blocks_per_level`` with more
+            blocks in the first level (the parent is converted, see :func:`hfdae.finetuning.convert_upsampling`,
+            :func:`hfdae.finetuning.convert_to_gray` and :func:`hfdae.finetuning.deepen_first_level`).
         init_from: start from this checkpoint (folder, zoo name or Hub id) instead of fresh weights
             (fine-tuning; the parent is recorded in the new model's ``lineage``).
         task: what the model learns (``restore``, ``denoise``, ``deblur``, ``inpaint``; recorded in
