@@ -10,7 +10,7 @@ from hfdae import DenoisingAutoencoder
 from hfdae.cards import render_model_card
 from hfdae.cli import main
 from hfdae.evaluation import Method, evaluate
-from hfdae.finetuning import convert_to_gray, convert_upsampling, widen_input_channels
+from hfdae.finetuning import convert_to_gray, convert_upsampling, deepen_first_level, widen_input_channels
 from hfdae.processing import array_to_tensor, save_image
 from hfdae.protocols import get_protocol, task_degradation
 from hfdae.samples import SAMPLE_NAMES, sample_image
@@ -274,3 +274,53 @@ def test_converting_to_gray_fails_where_a_parent_weight_would_have_no_place():
     shortcut = r"encoder\.levels\.0\.0\.shortcut"
     with pytest.raises(RuntimeError, match=rf"cannot convert to gray: the parent's {shortcut}\.bias, {shortcut}\.weight would"):
         convert_to_gray(model)
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+@pytest.mark.parametrize("norm", ["batch", "group", "none"])
+def test_deepening_the_first_level_computes_what_the_parent_computes(preset, norm):
+    model = make_model(preset, norm=norm)
+    blocks = model.config.blocks_per_level[0] + 2
+    deeper = deepen_first_level(model.eval(), blocks)
+    assert deeper.config.blocks_per_level == [blocks, *model.config.blocks_per_level[1:]]
+    assert len(deeper.encoder.levels[0]) == len(deeper.decoder.levels[-1]) == blocks
+    parent_weights = model.state_dict()
+    for name, tensor in deeper.state_dict().items():  # the parent's weights keep their names
+        if name in parent_weights:
+            torch.testing.assert_close(tensor, parent_weights[name], atol=0, rtol=0)
+    assert len(deeper.state_dict()) > len(parent_weights)
+    images = torch.rand(2, model.config.in_channels, 36, 44)
+    levels = [None, 25 / 255] if model.config.noise_level_input else [None]
+    for mode in ("eval", "train"):  # batch statistics too: the new branches add 0 either way
+        model.train(mode == "train")
+        deeper.train(mode == "train")
+        with torch.no_grad():
+            for level in levels:
+                level_argument = {} if level is None else {"noise_level": level}
+                expected = model(pixel_values=images, **level_argument).reconstruction
+                torch.testing.assert_close(deeper(pixel_values=images, **level_argument).reconstruction, expected,
+                                           atol=1e-6, rtol=0)
+
+
+def test_deepening_refuses_what_it_cannot_do_exactly():
+    model = make_model("small")
+    with pytest.raises(ValueError, match="blocks=1: the model already has 1 block"):
+        deepen_first_level(model, 1)
+    with pytest.raises(ValueError, match="activation='silu'"):
+        deepen_first_level(make_model("small", activation="silu"), 2)
+    with pytest.raises(ValueError, match="residual_connections=False"):
+        deepen_first_level(make_model("small", residual_connections=False), 2)
+
+
+def test_training_from_a_parent_can_deepen_its_first_level(parent, photos, tmp_path):
+    folder, _ = photos
+    overrides = {**TINY_RUN, "max_images": 8, "model.init_from": str(parent),
+                 "model.overrides": {"blocks_per_level": [3, 1, 1]}}
+    run = Trainer(tiny_config(folder, tmp_path / "deeper", **overrides)).train()
+    model = DenoisingAutoencoder.from_pretrained(run.final_model)
+    assert model.config.blocks_per_level == [3, 1, 1] and model.config.lineage[0]["model"] == str(parent)
+    # the new blocks start at zero and learn: their last normalisation moved off zero in two steps
+    assert model.encoder.levels[0][2].norm2.weight.abs().max() > 0
+    assert model.decoder.levels[-1][2].norm2.weight.abs().max() > 0
+    with pytest.raises(ValueError, match=r"blocks_per_level=\[1, 2, 1\]: a parent with \[1, 1, 1\] can only gain"):
+        Trainer(tiny_config(folder, tmp_path / "middle", **{**overrides, "model.overrides": {"blocks_per_level": [1, 2, 1]}}))

@@ -4,7 +4,7 @@
 #   PATH=.venv/bin:$PATH bash zoo/train.sh colour     # the colour flagship (stages 1-3 about 1.5 to 2 h each here; 4 on a GPU)
 #   PATH=.venv/bin:$PATH bash zoo/train.sh inpaint    # fine-tuned from colour-v1 with the mask as an input
 #   PATH=.venv/bin:$PATH bash zoo/train.sh designs    # small, noskip, skip: the chapter's three designs
-#   PATH=.venv/bin:$PATH bash zoo/train.sh gray       # colour-v1 converted to gray, trained for Gaussian noise (two stages)
+#   PATH=.venv/bin:$PATH bash zoo/train.sh gray       # colour-v1 converted to gray, trained for Gaussian noise (three stages)
 #   PATH=.venv/bin:$PATH bash zoo/train.sh gray_v1    # the first gray flagship (Train400, two stages)
 #   PATH=.venv/bin:$PATH bash zoo/train.sh deblur     # task models fine-tuned from colour-v1 (about 40 min each
 #   PATH=.venv/bin:$PATH bash zoo/train.sh photo      #   on an idle 2-core CPU with bf16), evaluated and packaged
@@ -193,12 +193,14 @@ gray_v1() {  # the first gray flagship (zoo `gray-v1`; the zoo's `gray` until 20
 
 gray() {
     # the first colour flagship converted to one channel and trained for blind Gaussian noise, sigma <= 55
-    # (configs/zoo-gray-denoise.yaml), then trained on with a warm restart (configs/zoo-gray-denoise-stage2.yaml),
-    # against DnCNN-B (gray, blind) on BSD68 and Set12
+    # (configs/zoo-gray-denoise.yaml), trained on with a warm restart (configs/zoo-gray-denoise-stage2.yaml), then
+    # with two more blocks at full resolution (configs/zoo-gray-denoise-stage3.yaml), against DnCNN-B (gray,
+    # blind) on BSD68 and Set12
     train configs/zoo-gray-denoise.yaml runs/zoo-gray-denoise
     train configs/zoo-gray-denoise-stage2.yaml runs/zoo-gray-denoise-stage2
-    local out=runs/zoo-gray-denoise-stage2/eval dncnn_gray="dncnn=$peers/dncnn_gray_blind.pth"
-    local stages=(runs/zoo-gray-denoise-stage2/best runs/zoo-gray-denoise/best)
+    train configs/zoo-gray-denoise-stage3.yaml runs/zoo-gray-denoise-stage3
+    local out=runs/zoo-gray-denoise-stage3/eval dncnn_gray="dncnn=$peers/dncnn_gray_blind.pth"
+    local stages=(runs/zoo-gray-denoise-stage3/best runs/zoo-gray-denoise-stage2/best runs/zoo-gray-denoise/best)
     # the stage that ships is chosen on held-out training images (CBSD432's validation split read as gray),
     # beside the first gray flagship and DnCNN-B
     run hfdae evaluate "${stages[@]}" gray-v1 --data "$data/train/CBSD432" --split validation --protocol awgn \
