@@ -5,8 +5,8 @@ keeps descending from with a small learning rate on a new task: inpainting (with
 channel, :func:`widen_input_channels`), deblurring or denoising. :func:`build_model` makes that model once,
 for the trainer: it loads the parent and records it in the new model's ``lineage``, converts its upsampling
 (:func:`convert_upsampling`), its colour space (:func:`convert_to_gray`) or its depth at full resolution
-(:func:`deepen_first_level`) where asked, widens its input for
-the mask, sets its ``task`` and says which modules stay frozen (:func:`frozen_modules`).
+(:func:`deepen_first_level`) where asked, widens its input for the mask, sets its ``task`` and says which
+modules stay frozen (:func:`frozen_modules`).
 
 >>> from hfdae.training_config import finetune_config
 >>> from hfdae.training import train
@@ -310,8 +310,8 @@ def build_model(recipe: ModelRecipe, resumed_config: DenoisingAutoencoderConfig 
       ``mask_channel``).
     - With ``init_from``: the parent (any model source), recorded in the model's ``lineage``; its upsampling
       (``upsample: resize``), colour space (``colour_space: gray``) or first level's depth (``blocks_per_level``)
-      converted where ``overrides`` asks (the
-      only overrides a parent takes, :data:`PARENT_OVERRIDES`); its input widened for the mask with ``mask_channel``.
+      converted where ``overrides`` asks (the only overrides a parent takes, :data:`PARENT_OVERRIDES`); its input
+      widened for the mask with ``mask_channel``.
     - ``task`` is set where the recipe names one; ``freeze`` says which modules stay fixed (with the mask
       channel, the first convolutions stay trainable: they hold the mask's zero-initialised weights).
 
