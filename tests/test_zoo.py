@@ -5,11 +5,12 @@ from __future__ import annotations
 import time
 
 import pytest
+from huggingface_hub import ModelCard
 
 import hfdae
 from hfdae import zoo
 from hfdae.configuration_hfdae import DenoisingAutoencoderConfig
-from hfdae.protocols import list_tasks
+from hfdae.protocols import get_protocol, list_tasks
 from hfdae.runs import resolve_model_source
 
 from conftest import make_model
@@ -40,6 +41,19 @@ def test_the_weights_of_an_entry_are_its_preset_s_architecture(name):
     assert {key: getattr(saved, key) for key in ARCHITECTURE_FIELDS} == \
         {key: getattr(expected, key) for key in ARCHITECTURE_FIELDS}
     assert saved.task == entry.task
+
+
+@pytest.mark.parametrize("name", list(hfdae.ZOO))
+def test_the_card_of_an_entry_names_each_result_s_task_by_its_protocol(name):
+    """Each model-index row's task is its protocol's (the seed protocol is restoration, awgn denoising, ...)."""
+    directory = zoo.zoo_directory()
+    if directory is None or not (directory / name / "README.md").is_file():
+        pytest.skip(f"{name}'s card is not on this machine")
+    results = ModelCard.load(directory / name / "README.md").data.eval_results
+    assert results
+    for result in results:
+        protocol = get_protocol(result.dataset_args["protocol"])
+        assert result.task_name == protocol.task_name, (result.dataset_name, result.task_name)
 
 
 def test_a_local_zoo_folder_makes_an_entry_available(tmp_path, monkeypatch):
