@@ -22,7 +22,7 @@ import os
 import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -173,10 +173,17 @@ def deepen_first_level(model: DenoisingAutoencoder, blocks: int) -> DenoisingAut
     scale and shift (or, without normalisation, their last convolution) at zero: the residual branch adds 0 and
     the ReLU after it passes the parent block's non-negative output unchanged, so the copy computes exactly what
     the parent computes (``model.overrides: {blocks_per_level: [3, 1, 1, 1]}`` beside ``model.init_from``).
+    Only that last scale starts at zero, so the gradient reaches it at once and the rest of each new block
+    learns as soon as it moves.
+
+    Args:
+        model: the parent (left unchanged); the copy is in its train/eval mode and on its device, in float32.
+        blocks: the number of blocks the first level of the copy has, more than the parent's.
 
     Raises:
-        ValueError: ``blocks`` is not more than the parent's, or the model has no residual shortcuts or another
-            activation than ReLU (then a zeroed branch is not the identity).
+        ValueError: ``blocks`` is not more than the parent's, or the model has no residual connections (a block
+            is then its branch alone, and a zeroed one outputs zeros) or another activation than ReLU (which
+            would change the parent block's output on its way through the new block).
     """
     config = copy.deepcopy(model.config)
     current = config.blocks_per_level[0]
@@ -191,9 +198,9 @@ def deepen_first_level(model: DenoisingAutoencoder, blocks: int) -> DenoisingAut
     for block in new_blocks:
         last = block.norm2 if isinstance(block.norm2, (nn.BatchNorm2d, nn.GroupNorm)) else block.conv2
         nn.init.zeros_(last.weight)
-        nn.init.zeros_(last.bias)
-    new_tensors = {id(tensor) for block in new_blocks for tensor in block.state_dict(keep_vars=True).values()}
-    added = {name for name, tensor in deeper.state_dict(keep_vars=True).items() if id(tensor) in new_tensors}
+        nn.init.zeros_(last.bias)  # zero already in a fresh layer; set so that the identity never depends on it
+    # the parent's blocks keep their names, so the tensors the parent lacks are exactly the new blocks'
+    added = set(deeper.state_dict()) - set(model.state_dict())
     return _transplant(model, deeper, "deepen", keep=added)
 
 
@@ -303,6 +310,20 @@ def _check_parent_overrides(overrides: dict) -> None:
                          " convert_to_gray, deepened by deepen_first_level)")
 
 
+def _check_deepening(blocks_per_level: Any, parent: list[int], freeze: str) -> None:
+    """``model.overrides.blocks_per_level`` for a parent with ``parent`` blocks per level: a list of as many
+    integers, more in the first level only, and the encoder free to train its new blocks."""
+    setting = f"model.overrides blocks_per_level={blocks_per_level!r}"
+    if (not isinstance(blocks_per_level, (list, tuple)) or len(blocks_per_level) != len(parent)
+            or not all(isinstance(count, int) and not isinstance(count, bool) for count in blocks_per_level)):
+        raise ValueError(f"{setting}: give a list of {len(parent)} integers, one per level (the parent has {parent})")
+    if list(blocks_per_level[1:]) != parent[1:] or blocks_per_level[0] <= parent[0]:
+        raise ValueError(f"{setting}: a parent with {parent} can only gain blocks in its first level")
+    if freeze == "encoder":
+        raise ValueError(f"{setting} with freeze='encoder': the encoder's new blocks would stay the identity for"
+                         " good; deepen with freeze='none'")
+
+
 def build_model(recipe: ModelRecipe, resumed_config: DenoisingAutoencoderConfig | None = None) -> BuiltModel:
     """The model of a training run's ``model`` section (:class:`hfdae.training_config.ModelRecipe`).
 
@@ -339,11 +360,11 @@ def build_model(recipe: ModelRecipe, resumed_config: DenoisingAutoencoderConfig 
                 raise ValueError(f"model.overrides colour_space={colour_space!r}: a parent converts only to 'gray'")
             model = convert_to_gray(model)
         blocks_per_level = recipe.overrides.get("blocks_per_level")
-        if blocks_per_level is not None and list(blocks_per_level) != list(model.config.blocks_per_level):
-            if list(blocks_per_level[1:]) != list(model.config.blocks_per_level[1:]):
-                raise ValueError(f"model.overrides blocks_per_level={list(blocks_per_level)}: a parent with"
-                                 f" {model.config.blocks_per_level} can only gain blocks in its first level")
-            model = deepen_first_level(model, int(blocks_per_level[0]))
+        parent_blocks = list(model.config.blocks_per_level)
+        if blocks_per_level is not None and not (isinstance(blocks_per_level, (list, tuple))
+                                                 and list(blocks_per_level) == parent_blocks):
+            _check_deepening(blocks_per_level, parent_blocks, recipe.freeze)
+            model = deepen_first_level(model, blocks_per_level[0])
     else:
         overrides = dict(recipe.overrides)
         if recipe.mask_channel:

@@ -10,12 +10,12 @@ from hfdae import DenoisingAutoencoder
 from hfdae.cards import render_model_card
 from hfdae.cli import main
 from hfdae.evaluation import Method, evaluate
-from hfdae.finetuning import convert_to_gray, convert_upsampling, deepen_first_level, widen_input_channels
+from hfdae.finetuning import build_model, convert_to_gray, convert_upsampling, deepen_first_level, widen_input_channels
 from hfdae.processing import array_to_tensor, save_image
 from hfdae.protocols import get_protocol, task_degradation
 from hfdae.samples import SAMPLE_NAMES, sample_image
 from hfdae.training import Trainer, finetune
-from hfdae.training_config import finetune_config
+from hfdae.training_config import ModelRecipe, finetune_config
 
 from conftest import PRESETS, make_model
 from test_training import tiny_config
@@ -299,7 +299,15 @@ def test_deepening_the_first_level_computes_what_the_parent_computes(preset, nor
                 level_argument = {} if level is None else {"noise_level": level}
                 expected = model(pixel_values=images, **level_argument).reconstruction
                 torch.testing.assert_close(deeper(pixel_values=images, **level_argument).reconstruction, expected,
-                                           atol=1e-6, rtol=0)
+                                           atol=0, rtol=0)
+    # only each new block's last scale starts at zero, and the gradient reaches it at once (a block zeroed
+    # anywhere else would compute the identity too, but never learn)
+    new_blocks = [*deeper.encoder.levels[0][blocks - 2:], *deeper.decoder.levels[-1][blocks - 2:]]
+    last_scales = [block.norm2.weight if norm != "none" else block.conv2.weight for block in new_blocks]
+    assert all(not scale.any() for scale in last_scales)
+    assert all(block.conv1.weight.any() for block in new_blocks)
+    deeper(pixel_values=images).reconstruction.square().mean().backward()
+    assert all(scale.grad is not None and scale.grad.any() for scale in last_scales)
 
 
 def test_deepening_refuses_what_it_cannot_do_exactly():
@@ -324,3 +332,16 @@ def test_training_from_a_parent_can_deepen_its_first_level(parent, photos, tmp_p
     assert model.decoder.levels[-1][2].norm2.weight.abs().max() > 0
     with pytest.raises(ValueError, match=r"blocks_per_level=\[1, 2, 1\]: a parent with \[1, 1, 1\] can only gain"):
         Trainer(tiny_config(folder, tmp_path / "middle", **{**overrides, "model.overrides": {"blocks_per_level": [1, 2, 1]}}))
+
+
+@pytest.mark.parametrize(("blocks_per_level", "freeze", "message"), [
+    (3, "none", r"blocks_per_level=3: give a list of 3 integers, one per level \(the parent has \[1, 1, 1\]\)"),
+    ([2, 1], "none", r"blocks_per_level=\[2, 1\]: give a list of 3 integers"),
+    ([2.5, 1, 1], "none", r"blocks_per_level=\[2.5, 1, 1\]: give a list of 3 integers"),
+    ([0, 1, 1], "none", r"blocks_per_level=\[0, 1, 1\]: a parent with \[1, 1, 1\] can only gain blocks in its first"),
+    ([3, 1, 1], "encoder", r"blocks_per_level=\[3, 1, 1\] with freeze='encoder': the encoder's new blocks would stay"),
+])
+def test_a_run_that_deepens_its_parent_names_what_is_wrong_with_the_setting(parent, blocks_per_level, freeze, message):
+    recipe = ModelRecipe(init_from=str(parent), overrides={"blocks_per_level": blocks_per_level}, freeze=freeze)
+    with pytest.raises(ValueError, match=message):
+        build_model(recipe)
