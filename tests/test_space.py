@@ -16,7 +16,6 @@ import shutil
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -30,7 +29,7 @@ gr = pytest.importorskip("gradio", reason="the space extra (gradio) is not insta
 import hfdae  # noqa: E402
 import hfdae.space  # noqa: E402
 from hfdae.cli import main  # noqa: E402
-from hfdae.degradations import Chain, JPEGCompression, PoissonGaussianNoise  # noqa: E402
+from hfdae.degradations import JPEGCompression, PoissonGaussianNoise  # noqa: E402
 from hfdae.inference import estimate_noise_level  # noqa: E402
 from hfdae.metrics import psnr  # noqa: E402
 from hfdae.processing import array_to_tensor  # noqa: E402
