@@ -130,7 +130,8 @@ ZOO: dict[str, ZooEntry] = {
         ZooEntry("noskip", "noskip", "restore", "Figure 18.4's deep design without skips, the chapter's four degradations"),
         ZooEntry("skip", "skip", "restore", "Figure 18.4's deep design with skips, the chapter's four degradations"),
         ZooEntry("gray", "flagship", "denoise", "gray blind Gaussian denoiser (sigma <= 55): the first colour flagship"
-                 " converted to one channel and trained on CBSD432 in gray", overrides={"colour_space": "gray"}),
+                 " converted to one channel, deepened at full resolution and trained on CBSD432 in gray",
+                 overrides={"colour_space": "gray", "blocks_per_level": [3, 1, 1, 1]}),
         ZooEntry("gray-v1", "flagship", "restore", "the first gray flagship (Train400, the chapter's four degradations);"
                  " the zoo's `gray` until 2026-12-03", overrides={"colour_space": "gray"}),
         ZooEntry("inpaint", "flagship", "inpaint", "inpainting, fine-tuned from the colour flagship with the mask as"
