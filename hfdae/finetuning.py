@@ -310,18 +310,24 @@ def _check_parent_overrides(overrides: dict) -> None:
                          " convert_to_gray, deepened by deepen_first_level)")
 
 
-def _check_deepening(blocks_per_level: Any, parent: list[int], freeze: str) -> None:
-    """``model.overrides.blocks_per_level`` for a parent with ``parent`` blocks per level: a list of as many
-    integers, more in the first level only, and the encoder free to train its new blocks."""
+def _first_level_blocks(blocks_per_level: Any, parent: list[int], freeze: str) -> int | None:
+    """The first level's block count that ``model.overrides.blocks_per_level`` asks of a parent with ``parent``
+    blocks per level, or None where it asks for no change: a list of as many integers, more in the first level
+    only, and the encoder free to train its new blocks."""
+    if blocks_per_level is None:
+        return None
     setting = f"model.overrides blocks_per_level={blocks_per_level!r}"
     if (not isinstance(blocks_per_level, (list, tuple)) or len(blocks_per_level) != len(parent)
             or not all(isinstance(count, int) and not isinstance(count, bool) for count in blocks_per_level)):
         raise ValueError(f"{setting}: give a list of {len(parent)} integers, one per level (the parent has {parent})")
+    if list(blocks_per_level) == parent:
+        return None
     if list(blocks_per_level[1:]) != parent[1:] or blocks_per_level[0] <= parent[0]:
         raise ValueError(f"{setting}: a parent with {parent} can only gain blocks in its first level")
     if freeze == "encoder":
         raise ValueError(f"{setting} with freeze='encoder': the encoder's new blocks would stay the identity for"
                          " good; deepen with freeze='none'")
+    return blocks_per_level[0]
 
 
 def build_model(recipe: ModelRecipe, resumed_config: DenoisingAutoencoderConfig | None = None) -> BuiltModel:
@@ -359,12 +365,10 @@ def build_model(recipe: ModelRecipe, resumed_config: DenoisingAutoencoderConfig 
             if colour_space != "gray":
                 raise ValueError(f"model.overrides colour_space={colour_space!r}: a parent converts only to 'gray'")
             model = convert_to_gray(model)
-        blocks_per_level = recipe.overrides.get("blocks_per_level")
-        parent_blocks = list(model.config.blocks_per_level)
-        if blocks_per_level is not None and not (isinstance(blocks_per_level, (list, tuple))
-                                                 and list(blocks_per_level) == parent_blocks):
-            _check_deepening(blocks_per_level, parent_blocks, recipe.freeze)
-            model = deepen_first_level(model, blocks_per_level[0])
+        blocks = _first_level_blocks(recipe.overrides.get("blocks_per_level"), list(model.config.blocks_per_level),
+                                     recipe.freeze)
+        if blocks is not None:
+            model = deepen_first_level(model, blocks)
     else:
         overrides = dict(recipe.overrides)
         if recipe.mask_channel:
